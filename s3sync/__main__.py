@@ -1,0 +1,3 @@
+from s3sync.cli import main
+
+main()

@@ -1,0 +1,752 @@
+"""The S3 edge: every request s3sync makes goes through ``S3Store``.
+
+Boto dicts and botocore errors stop here: callers get ``ObjectInfo``/``Bucket`` values
+and ``s3sync.errors`` exceptions. Single requests are retried by botocore (standard
+mode); this module never loops on errors itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import aioboto3
+import aiohttp
+import botocore.exceptions as bex
+from aiobotocore.config import AioConfig
+
+from s3sync import errors
+from s3sync.core.model import Bucket, ObjectInfo
+
+MiB = 1024 * 1024
+MULTIPART_THRESHOLD = 16 * MiB
+MIN_PART_SIZE = 8 * MiB
+MAX_PARTS = 10_000
+CHUNK = 1 * MiB
+TEMP_MARKER = ".s3sync-tmp-"
+MTIME_KEY = "mtime"  # rclone's convention: Unix seconds with a fraction
+MD5_KEY = "md5chksum"  # rclone's convention: base64 of the MD5 digest
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    addressing_style: str | None = None  # None: path-style when an endpoint is given
+    verify: bool | str = True  # False, or a CA bundle path
+    max_pool_connections: int = 64
+    max_attempts: int = 5
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    @property
+    def effective_addressing_style(self) -> str:
+        if self.addressing_style:
+            return self.addressing_style
+        return "path" if self.endpoint_url else "auto"
+
+    def where(self) -> str:
+        return self.endpoint_url or "the default AWS endpoint"
+
+
+def resolve_endpoint(explicit: str | None, configured: str | None) -> str | None:
+    return (
+        explicit
+        or configured
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or None
+    )
+
+
+def _client_config(conn: Connection) -> AioConfig:
+    return AioConfig(
+        s3={"addressing_style": conn.effective_addressing_style},
+        retries={"mode": "standard", "max_attempts": conn.max_attempts},
+        max_pool_connections=conn.max_pool_connections,
+        connect_timeout=conn.connect_timeout,
+        read_timeout=conn.read_timeout,
+        # Many S3-compatible servers reject or ignore the newer default checksums;
+        # integrity rests on Content-MD5 and our own MD5 in metadata instead.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        signature_version="s3v4",
+    )
+
+
+def md5_b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def md5_hex_from_b64(text: str) -> str | None:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 16 else None
+
+
+def plain_md5(etag: str) -> str | None:
+    """The MD5 an ETag stands for, when it is a single-part one (32 hex digits)."""
+    if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag.lower()):
+        return etag.lower()
+    return None
+
+
+def content_md5(info: ObjectInfo) -> str | None:
+    stored = info.metadata.get(MD5_KEY)
+    if stored:
+        from_meta = md5_hex_from_b64(stored)
+        if from_meta:
+            return from_meta
+    return plain_md5(info.etag)
+
+
+def mtime_ns_of(info: ObjectInfo) -> int:
+    stored = info.metadata.get(MTIME_KEY)
+    if stored:
+        with contextlib.suppress(ValueError):
+            return _seconds_text_to_ns(stored)
+    return int(info.modified.timestamp()) * 1_000_000_000
+
+
+def _seconds_text_to_ns(text: str) -> int:
+    whole, _, frac = text.strip().partition(".")
+    return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+
+
+def ns_to_seconds_text(mtime_ns: int) -> str:
+    return f"{mtime_ns // 1_000_000_000}.{mtime_ns % 1_000_000_000:09d}"
+
+
+def _strip_etag(raw: str | None) -> str:
+    return (raw or "").strip('"')
+
+
+def _code(exc: bex.ClientError) -> str:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code") or "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code or str(status or "")
+
+
+def _message(exc: bex.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message") or "").strip()
+
+
+_NOT_FOUND = {"NoSuchKey", "NotFound", "404", "NoSuchVersion"}
+_DENIED = {"AccessDenied", "403", "AllAccessDisabled", "Forbidden"}
+_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+
+
+@contextlib.contextmanager
+def translate_errors(what: str, endpoint: str) -> Iterator[None]:
+    """Turn botocore's errors about ``what`` (a bucket or an s3:// URL) into ours."""
+    try:
+        yield
+    except bex.ClientError as exc:
+        raise _from_client_error(exc, what) from exc
+    except (bex.NoCredentialsError, bex.PartialCredentialsError) as exc:
+        raise errors.CredentialsError(
+            "no S3 credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "use --profile, or put them in the config)"
+        ) from exc
+    except bex.ProfileNotFound as exc:
+        raise errors.CredentialsError(f"AWS profile not found: {exc.kwargs.get('profile')}") from exc
+    except bex.SSLError as exc:
+        raise errors.EndpointError(f"TLS failed with {endpoint}: {exc}") from exc
+    except (bex.EndpointConnectionError, bex.ConnectTimeoutError) as exc:
+        raise errors.EndpointError(f"cannot reach endpoint {endpoint}") from exc
+    except (bex.ConnectionClosedError, bex.ReadTimeoutError, bex.ResponseStreamingError) as exc:
+        raise errors.EndpointError(f"connection to {endpoint} failed during {what}") from exc
+    except bex.ParamValidationError as exc:
+        raise errors.UsageError(f"{what}: {exc}") from exc
+    except (bex.HTTPClientError, bex.ConnectionError, aiohttp.ClientError, TimeoutError) as exc:
+        raise errors.EndpointError(f"connection to {endpoint} failed during {what}: {exc}") from exc
+
+
+def _from_client_error(exc: bex.ClientError, what: str) -> errors.S3SyncError:
+    code = _code(exc)
+    if code == "NoSuchBucket":
+        bucket = exc.response.get("Error", {}).get("BucketName") or what
+        return errors.NotFoundError(f"bucket does not exist: {bucket}")
+    if code in _NOT_FOUND:
+        return errors.NotFoundError(f"not found: {what}")
+    if code in _BAD_CREDENTIALS:
+        return errors.CredentialsError(f"the server refused the credentials ({code})")
+    if code in _DENIED:
+        return errors.AccessDeniedError(f"access denied: {what}")
+    if code == "BucketNotEmpty":
+        return errors.BucketNotEmptyError(
+            f"bucket is not empty: {what} (use --force to delete its contents too)"
+        )
+    if code in _PRECONDITION:
+        return errors.ConflictWriteError(f"{what} changed on the server meanwhile")
+    if code in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+        return errors.S3SyncError(f"bucket already exists: {what}")
+    if code == "InvalidBucketName":
+        return errors.UsageError(f"invalid bucket name: {what}")
+    detail = _message(exc)
+    return errors.S3SyncError(f"{what}: {code}" + (f": {detail}" if detail else ""))
+
+
+def _info_from_listing(obj: Mapping[str, Any]) -> ObjectInfo:
+    return ObjectInfo(
+        key=obj["Key"],
+        size=int(obj["Size"]),
+        etag=_strip_etag(obj.get("ETag")),
+        modified=obj["LastModified"],
+    )
+
+
+def _info_from_head(key: str, head: Mapping[str, Any]) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        size=int(head["ContentLength"]),
+        etag=_strip_etag(head.get("ETag")),
+        modified=head["LastModified"],
+        version_id=head.get("VersionId"),
+        metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Precondition:
+    """A conditional write: ``etag`` must be current, or ``absent`` the key must not exist."""
+
+    etag: str | None = None
+    absent: bool = False
+    quote_etag: bool = True  # Ceph RGW 16 wants it unquoted
+
+    def put_kwargs(self) -> dict[str, str]:
+        if self.absent:
+            return {"IfNoneMatch": "*"}
+        if self.etag:
+            return {"IfMatch": f'"{self.etag}"' if self.quote_etag else self.etag}
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFailure:
+    key: str
+    code: str
+    message: str
+
+
+class S3Store:
+    """One S3 client and the operations s3sync needs on it."""
+
+    def __init__(self, client: Any, conn: Connection, *, part_concurrency: int = 8) -> None:
+        self._client = client
+        self.conn = conn
+        self._part_slots = asyncio.Semaphore(part_concurrency)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, conn: Connection) -> AsyncIterator[S3Store]:
+        with translate_errors("the connection settings", conn.where()):
+            session = aioboto3.Session(
+                profile_name=conn.profile,
+                aws_access_key_id=conn.access_key_id,
+                aws_secret_access_key=conn.secret_access_key,
+                region_name=conn.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            )
+        with translate_errors("the connection settings", conn.where()):
+            client_cm = session.client(
+                "s3",
+                endpoint_url=conn.endpoint_url,
+                config=_client_config(conn),
+                verify=conn.verify,
+            )
+        try:
+            async with client_cm as client:
+                yield cls(client, conn)
+        except ValueError as exc:
+            # botocore raises a bare ValueError for an endpoint URL it cannot parse.
+            if "endpoint" in str(exc).lower() or "url" in str(exc).lower():
+                raise errors.UsageError(f"invalid endpoint URL: {conn.endpoint_url}") from exc
+            raise
+
+    def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return translate_errors(what, self.conn.where())
+
+    # -- buckets -----------------------------------------------------------------
+
+    async def list_buckets(self) -> list[Bucket]:
+        with self._errors("the bucket list"):
+            response = await self._client.list_buckets()
+        return [Bucket(b["Name"], b["CreationDate"]) for b in response.get("Buckets", [])]
+
+    async def create_bucket(self, bucket: str) -> None:
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        region = self._client.meta.region_name
+        if region and region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        with self._errors(f"bucket {bucket}"):
+            await self._client.create_bucket(**kwargs)
+
+    async def bucket_exists(self, bucket: str) -> None:
+        """Raise NotFoundError/AccessDeniedError unless ``bucket`` is usable."""
+        with self._errors(f"bucket {bucket}"):
+            try:
+                await self._client.head_bucket(Bucket=bucket)
+            except bex.ClientError as exc:
+                if _code(exc) in _NOT_FOUND:
+                    raise errors.NotFoundError(f"bucket does not exist: {bucket}") from exc
+                raise
+
+    async def delete_bucket(self, bucket: str) -> None:
+        with self._errors(f"bucket {bucket}"):
+            await self._client.delete_bucket(Bucket=bucket)
+
+    async def empty_bucket(self, bucket: str, *, concurrency: int = 8) -> int:
+        """Delete every object, version and delete marker, and abort pending uploads."""
+        await self.bucket_exists(bucket)
+        deleted = 0
+        batches: list[Awaitable[list[DeleteFailure]]] = []
+        async for batch in self._all_versions_in_batches(bucket):
+            batches.append(self._delete_batch(bucket, batch))
+            deleted += len(batch)
+        failures = [f for group in await _bounded_gather(batches, concurrency) for f in group]
+        if failures:
+            first = failures[0]
+            raise errors.S3SyncError(
+                f"could not delete s3://{bucket}/{first.key}: {first.code} "
+                f"({len(failures)} objects left)"
+            )
+        await self._abort_uploads(bucket)
+        return deleted
+
+    async def _all_versions_in_batches(
+        self, bucket: str
+    ) -> AsyncIterator[list[dict[str, str]]]:
+        batch: list[dict[str, str]] = []
+        async for ref in self._every_version(bucket):
+            batch.append(ref)
+            if len(batch) == 1000:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def _every_version(self, bucket: str) -> AsyncIterator[dict[str, str]]:
+        paginator = self._client.get_paginator("list_object_versions")
+        try:
+            with self._errors(f"bucket {bucket}"):
+                async for page in paginator.paginate(Bucket=bucket):
+                    for item in (*page.get("Versions", ()), *page.get("DeleteMarkers", ())):
+                        yield {"Key": item["Key"], "VersionId": item["VersionId"]}
+            return
+        except errors.S3SyncError as exc:
+            if isinstance(exc, errors.NotFoundError | errors.AccessDeniedError):
+                raise
+        # A server without versioning support: plain objects are all there is.
+        async for info in self.iter_objects(bucket, ""):
+            yield {"Key": info.key}
+
+    async def _delete_batch(self, bucket: str, refs: list[dict[str, str]]) -> list[DeleteFailure]:
+        with self._errors(f"bucket {bucket}"):
+            response = await self._client.delete_objects(
+                Bucket=bucket, Delete={"Objects": refs, "Quiet": True}
+            )
+        return [
+            DeleteFailure(e.get("Key", ""), e.get("Code", ""), e.get("Message", ""))
+            for e in response.get("Errors", ())
+        ]
+
+    async def _abort_uploads(self, bucket: str) -> None:
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        with self._errors(f"bucket {bucket}"):
+            async for page in paginator.paginate(Bucket=bucket):
+                for upload in page.get("Uploads", ()):
+                    await self._client.abort_multipart_upload(
+                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+
+    # -- listing -----------------------------------------------------------------
+
+    async def iter_objects(self, bucket: str, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object under ``prefix``, page by page; raises if any page fails."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        where = f"s3://{bucket}/{prefix}"
+        with self._errors(where):
+            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", ()):
+                    yield _info_from_listing(obj)
+
+    async def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        with self._errors(f"s3://{bucket}/{key}"):
+            try:
+                response = await self._client.head_object(Bucket=bucket, Key=key)
+            except bex.ClientError as exc:
+                if _code(exc) in _NOT_FOUND:
+                    return None
+                raise
+        return _info_from_head(key, response)
+
+    # -- writing -----------------------------------------------------------------
+
+    async def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        acl: str | None = None,
+        content_type: str | None = None,
+        precondition: Precondition | None = None,
+    ) -> ObjectInfo:
+        digest = hashlib.md5(data, usedforsecurity=False)
+        kwargs: dict[str, Any] = {
+            "Bucket": bucket,
+            "Key": key,
+            "Body": data,
+            "ContentMD5": base64.b64encode(digest.digest()).decode("ascii"),
+            "Metadata": {MD5_KEY: base64.b64encode(digest.digest()).decode("ascii"), **(metadata or {})},
+        }
+        if acl:
+            kwargs["ACL"] = acl
+        if content_type:
+            kwargs["ContentType"] = content_type
+        if precondition:
+            kwargs.update(precondition.put_kwargs())
+        with self._errors(f"s3://{bucket}/{key}"):
+            response = await self._client.put_object(**kwargs)
+        return ObjectInfo(
+            key=key,
+            size=len(data),
+            etag=_strip_etag(response.get("ETag")) or digest.hexdigest(),
+            modified=datetime.now().astimezone(),
+            version_id=response.get("VersionId"),
+            metadata=kwargs["Metadata"],
+        )
+
+    async def put_file(
+        self,
+        bucket: str,
+        key: str,
+        src: Path,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        acl: str | None = None,
+        content_type: str | None = None,
+        precondition: Precondition | None = None,
+        size_hint: int | None = None,
+        md5_hint: str | None = None,
+    ) -> ObjectInfo:
+        """Upload ``src``; multipart above the threshold with bounded memory.
+
+        Raises ``LocalIOError`` for an unreadable file. The caller checks that the file
+        did not change meanwhile: this method uploads whatever bytes it reads.
+        """
+        size = size_hint if size_hint is not None else _local_size(src)
+        if size < MULTIPART_THRESHOLD:
+            data = await _read_small(src, size)
+            return await self.put_bytes(
+                bucket, key, data, metadata=metadata, acl=acl,
+                content_type=content_type, precondition=precondition,
+            )
+        md5: str = md5_hint if md5_hint else await asyncio.to_thread(file_md5, src)
+        return await self._put_multipart(
+            bucket, key, _file_parts(src, size), size,
+            metadata={MD5_KEY: md5_b64(md5), **(metadata or {})},
+            acl=acl, content_type=content_type, precondition=precondition,
+        )
+
+    async def put_stream(
+        self, bucket: str, key: str, stream: IO[bytes], *, acl: str | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Upload from a pipe of unknown length, holding at most a few parts in memory."""
+        first = await asyncio.to_thread(stream.read, MULTIPART_THRESHOLD)
+        if len(first) < MULTIPART_THRESHOLD:
+            return await self.put_bytes(bucket, key, first, acl=acl, content_type=content_type)
+        return await self._put_multipart(
+            bucket, key, _stream_parts(first, stream), None,
+            metadata={}, acl=acl, content_type=content_type, precondition=None,
+        )
+
+    async def _put_multipart(
+        self,
+        bucket: str,
+        key: str,
+        parts: AsyncIterator[bytes],
+        size: int | None,
+        *,
+        metadata: Mapping[str, str],
+        acl: str | None,
+        content_type: str | None,
+        precondition: Precondition | None,
+    ) -> ObjectInfo:
+        where = f"s3://{bucket}/{key}"
+        create: dict[str, Any] = {"Bucket": bucket, "Key": key, "Metadata": dict(metadata)}
+        if acl:
+            create["ACL"] = acl
+        if content_type:
+            create["ContentType"] = content_type
+        with self._errors(where):
+            upload_id = (await self._client.create_multipart_upload(**create))["UploadId"]
+        try:
+            etags = await self._upload_parts(bucket, key, upload_id, parts)
+            complete: dict[str, Any] = {
+                "Bucket": bucket, "Key": key, "UploadId": upload_id,
+                "MultipartUpload": {
+                    "Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]
+                },
+            }
+            if precondition:
+                complete.update(precondition.put_kwargs())
+            with self._errors(where):
+                response = await self._client.complete_multipart_upload(**complete)
+        except BaseException:
+            await asyncio.shield(self._abort_quietly(bucket, key, upload_id))
+            raise
+        etag = _strip_etag(response.get("ETag"))
+        if not etag:
+            # Ceph RGW answers CompleteMultipartUpload with an empty ETag; HEAD has it.
+            head = await self.head(bucket, key)
+            etag = head.etag if head else ""
+        return ObjectInfo(
+            key=key, size=size if size is not None else -1, etag=etag,
+            modified=datetime.now().astimezone(), version_id=response.get("VersionId"),
+            metadata=dict(metadata),
+        )
+
+    async def _upload_parts(
+        self, bucket: str, key: str, upload_id: str, parts: AsyncIterator[bytes]
+    ) -> list[str]:
+        results: dict[int, str] = {}
+
+        async def send(number: int, body: bytes) -> None:
+            try:
+                with self._errors(f"s3://{bucket}/{key} part {number}"):
+                    response = await self._client.upload_part(
+                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                        Body=body,
+                        ContentMD5=base64.b64encode(
+                            hashlib.md5(body, usedforsecurity=False).digest()
+                        ).decode("ascii"),
+                    )
+                results[number] = response["ETag"]
+            finally:
+                self._part_slots.release()
+
+        async with asyncio.TaskGroup() as group:
+            number = 0
+            async for body in parts:
+                # Acquire before reading the next part so memory stays bounded.
+                await self._part_slots.acquire()
+                number += 1
+                group.create_task(send(number, body))
+        return [results[n] for n in range(1, len(results) + 1)]
+
+    async def _abort_quietly(self, bucket: str, key: str, upload_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+    async def set_acl(self, bucket: str, key: str, acl: str) -> None:
+        with self._errors(f"s3://{bucket}/{key}"):
+            await self._client.put_object_acl(Bucket=bucket, Key=key, ACL=acl)
+
+    async def copy(
+        self, bucket: str, src_key: str, dst_key: str, *, precondition: Precondition | None = None
+    ) -> ObjectInfo:
+        kwargs: dict[str, Any] = {
+            "Bucket": bucket, "Key": dst_key,
+            "CopySource": {"Bucket": bucket, "Key": src_key},
+            "MetadataDirective": "COPY",
+        }
+        with self._errors(f"s3://{bucket}/{src_key}"):
+            response = await self._client.copy_object(**kwargs)
+        result = response.get("CopyObjectResult", {})
+        head = await self.head(bucket, dst_key)
+        if head is None:
+            raise errors.NotFoundError(f"not found after copy: s3://{bucket}/{dst_key}")
+        return ObjectInfo(
+            key=dst_key, size=head.size, etag=_strip_etag(result.get("ETag")) or head.etag,
+            modified=head.modified, version_id=head.version_id, metadata=head.metadata,
+        )
+
+    # -- deleting ----------------------------------------------------------------
+
+    async def delete(self, bucket: str, key: str, *, if_match: Precondition | None = None) -> None:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if if_match and if_match.etag:
+            kwargs.update(if_match.put_kwargs())
+        with self._errors(f"s3://{bucket}/{key}"):
+            await self._client.delete_object(**kwargs)
+
+    async def delete_many(self, bucket: str, keys: list[str]) -> list[DeleteFailure]:
+        failures: list[DeleteFailure] = []
+        for start in range(0, len(keys), 1000):
+            refs = [{"Key": k} for k in keys[start : start + 1000]]
+            failures.extend(await self._delete_batch(bucket, refs))
+        return failures
+
+    # -- reading -----------------------------------------------------------------
+
+    async def download_to_temp(self, bucket: str, key: str, dest: Path) -> tuple[Path, ObjectInfo, str]:
+        """Stream the object into a new temp file beside ``dest``; verify it; return it.
+
+        Returns (temp path, what the GET described, MD5 hex of the bytes written). The
+        caller renames the temp file into place; on any error it is already gone.
+        """
+        where = f"s3://{bucket}/{key}"
+        tmp = temp_path_for(dest)
+        digest = hashlib.md5(usedforsecurity=False)
+        written = 0
+        try:
+            with self._errors(where):
+                response = await self._client.get_object(Bucket=bucket, Key=key)
+                info = _info_from_head(key, response)
+                with _create_exclusive(tmp) as out:
+                    body = response["Body"]
+                    async with body:
+                        while chunk := await body.read(CHUNK):
+                            digest.update(chunk)
+                            out.write(chunk)
+                            written += len(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            _verify(where, info, written, digest.hexdigest())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return tmp, info, digest.hexdigest()
+
+    async def stream_to(self, bucket: str, key: str, out: Callable[[bytes], object]) -> ObjectInfo:
+        where = f"s3://{bucket}/{key}"
+        with self._errors(where):
+            response = await self._client.get_object(Bucket=bucket, Key=key)
+            body = response["Body"]
+            async with body:
+                while chunk := await body.read(CHUNK):
+                    out(chunk)
+        return _info_from_head(key, response)
+
+    # -- URLs --------------------------------------------------------------------
+
+    async def presign(self, bucket: str, key: str, expires: int) -> str:
+        with self._errors(f"s3://{bucket}/{key}"):
+            url: str = await self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
+            )
+        return url
+
+    def unsigned_url(self, bucket: str, key: str) -> str:
+        endpoint = (self.conn.endpoint_url or self._client.meta.endpoint_url).rstrip("/")
+        return f"{endpoint}/{quote(bucket, safe='')}/{quote(key, safe='/~')}"
+
+
+def temp_path_for(dest: Path) -> Path:
+    """A hidden name beside ``dest`` that start-up clean-up recognises by its marker."""
+    stem = dest.name if len(dest.name.encode("utf-8", "surrogateescape")) <= 200 else ""
+    return dest.with_name(f".{stem}{TEMP_MARKER}{secrets.token_hex(4)}")
+
+
+def _verify(where: str, info: ObjectInfo, written: int, md5_hex: str) -> None:
+    if written != info.size:
+        raise errors.EndpointError(
+            f"{where}: download truncated ({written} of {info.size} bytes)"
+        )
+    expected = content_md5(info)
+    if expected and expected != md5_hex:
+        raise errors.EndpointError(f"{where}: downloaded content does not match its checksum")
+
+
+@contextlib.contextmanager
+def _create_exclusive(tmp: Path) -> Iterator[IO[bytes]]:
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot write {tmp.parent}: {exc.strerror}") from exc
+    with os.fdopen(fd, "wb") as out:
+        try:
+            yield out
+        except OSError as exc:
+            raise errors.LocalIOError(f"cannot write {tmp.parent}: {exc.strerror}") from exc
+
+
+def _local_size(src: Path) -> int:
+    try:
+        return src.stat().st_size
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot read {src}: {exc.strerror}") from exc
+
+
+async def _read_small(src: Path, size: int) -> bytes:
+    try:
+        if size < MiB:
+            # A thread hop costs more than reading a small file from the page cache.
+            return src.read_bytes()
+        return await asyncio.to_thread(src.read_bytes)
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot read {src}: {exc.strerror}") from exc
+
+
+def part_size_for(size: int) -> int:
+    needed = -(-size // MAX_PARTS)
+    return max(MIN_PART_SIZE, -(-needed // MiB) * MiB)
+
+
+async def _file_parts(src: Path, size: int) -> AsyncIterator[bytes]:
+    part = part_size_for(size)
+    try:
+        fd = os.open(src, os.O_RDONLY)
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot read {src}: {exc.strerror}") from exc
+    try:
+        for offset in range(0, size, part):
+            data = await asyncio.to_thread(os.pread, fd, part, offset)
+            if not data:
+                raise errors.LocalIOError(f"{src} shrank while it was being uploaded")
+            yield data
+    finally:
+        os.close(fd)
+
+
+async def _stream_parts(first: bytes, stream: IO[bytes]) -> AsyncIterator[bytes]:
+    for start in range(0, len(first), MIN_PART_SIZE):
+        yield first[start : start + MIN_PART_SIZE]
+    # A buffered reader's read(n) returns n bytes unless the pipe hit EOF.
+    while data := await asyncio.to_thread(stream.read, MIN_PART_SIZE):
+        yield data
+
+
+def file_md5(src: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(src, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _bounded_gather(jobs: list[Awaitable[Any]], limit: int) -> list[Any]:
+    slots = asyncio.Semaphore(limit)
+
+    async def run(job: Awaitable[Any]) -> Any:
+        async with slots:
+            return await job
+
+    return list(await asyncio.gather(*(run(j) for j in jobs)))
+
+
+def stdout_writer() -> Callable[[bytes], object]:
+    return sys.stdout.buffer.write

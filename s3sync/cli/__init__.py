@@ -1,0 +1,47 @@
+"""The ``s3sync`` command: a thin layer that parses arguments, calls the API, and maps
+errors to one line on stderr and an exit code (see ``s3sync.errors``).
+
+stdout carries only a command's output; logs and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from s3sync import errors
+from s3sync.cli import (
+    sync,  # noqa: F401
+    toolbox,  # noqa: F401  (registers the commands)
+)
+from s3sync.cli.common import group
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    try:
+        # Without standalone mode, click hands back what the command returned.
+        code = group.main(args=argv, prog_name="s3sync", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.Abort:
+        click.echo("s3sync: aborted", err=True)
+        return 130
+    except errors.S3SyncError as exc:
+        click.echo(f"s3sync: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("s3sync: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        # `s3sync ls ... | head`: the reader left; not an error worth a traceback.
+        sys.stderr.close()
+        return 0
+    return code if isinstance(code, int) else 0

@@ -1,0 +1,1 @@
+"""`s3sync sync`: filled in by the sync engine."""

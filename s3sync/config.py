@@ -1,0 +1,185 @@
+"""The YAML config file, validated into typed, frozen models.
+
+Strings may reference the environment as ``${NAME}`` (how secrets stay out of the
+file). Any problem becomes one ``ConfigError`` line naming the file, the field and
+what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from s3sync.core.paths import BadS3Url, parse_s3_url
+from s3sync.errors import ConfigError
+
+Mode = Literal["both", "push", "pull"]
+ConflictPolicy = Literal["keep-both", "newer", "local", "remote"]
+AddressingStyle = Literal["path", "virtual", "auto"]
+
+_MAX_DELETE = re.compile(r"^\d+%?$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyncOptions(_Model):
+    """Per-pair sync behaviour; every key is also a `s3sync sync` option."""
+
+    mode: Mode = "both"
+    no_delete: bool = False
+    conflict: ConflictPolicy = "keep-both"
+    max_delete: str = "50%"
+    exclude: tuple[str, ...] = ()
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
+    checksum: bool = False
+    trash: bool = True
+    follow_symlinks: bool = False
+    interval: Annotated[float, Field(gt=0)] = 30.0
+    settle: Annotated[float, Field(ge=0)] = 1.0
+    rescan: Annotated[float, Field(gt=0)] = 3600.0
+
+    @field_validator("max_delete", mode="before")
+    @classmethod
+    def _max_delete_form(cls, value: Any) -> str:
+        text = str(value).strip()
+        if not _MAX_DELETE.match(text):
+            raise ValueError("must be a count like 100 or a share like 50%")
+        return text
+
+
+class PairConfig(SyncOptions):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")]
+    local: Path
+    remote: str
+
+    @field_validator("local", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("remote")
+    @classmethod
+    def _remote_is_s3_url(cls, value: str) -> str:
+        try:
+            parse_s3_url(value)
+        except BadS3Url as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+
+class Config(_Model):
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    addressing_style: AddressingStyle | None = None
+    verify_ssl: bool = True
+    ca_bundle: Path | None = None
+    state_dir: Path | None = None
+    log_format: Literal["console", "json"] | None = None
+    pairs: tuple[PairConfig, ...] = ()
+
+    @field_validator("pairs")
+    @classmethod
+    def _unique_names(cls, pairs: tuple[PairConfig, ...]) -> tuple[PairConfig, ...]:
+        names = [p.name for p in pairs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate pair name {duplicates[0]!r}")
+        return pairs
+
+    def pair(self, name: str) -> PairConfig:
+        for pair in self.pairs:
+            if pair.name == name:
+                return pair
+        known = ", ".join(p.name for p in self.pairs) or "none"
+        raise ConfigError(f"no pair named {name!r} in the config (pairs: {known})")
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(base) / "s3sync" / "config.yaml"
+
+
+def locate(explicit: str | None) -> tuple[Path, bool]:
+    """The config path to use, and whether the user named it (so its absence is an error)."""
+    if explicit:
+        return Path(explicit).expanduser(), True
+    from_env = os.environ.get("S3SYNC_CONFIG")
+    if from_env:
+        return Path(from_env).expanduser(), True
+    return default_config_path(), False
+
+
+def load(explicit: str | None = None) -> Config:
+    path, named = locate(explicit)
+    if not path.exists():
+        if named:
+            raise ConfigError(f"{path}: config file not found")
+        return Config()
+    return parse(path)
+
+
+def parse(path: Path) -> Config:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{line}: unparsable YAML: {problem}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    expanded = _expand_env(raw, path, ())
+    try:
+        return Config.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_problem(exc)}") from exc
+
+
+def _expand_env(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, path, (*where, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, path, (*where, i)) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: _env(m.group(1), path, where), value)
+    return value
+
+
+def _env(name: str, path: Path, where: tuple[str | int, ...]) -> str:
+    try:
+        return os.environ[name]
+    except KeyError:
+        raise ConfigError(
+            f"{path}: {_dotted(where)}: environment variable {name} is not set"
+        ) from None
+
+
+def _dotted(where: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in where:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = _dotted(tuple(error["loc"]))
+    if error["type"] == "extra_forbidden":
+        return f"{field}: unknown key"
+    message = error["msg"].removeprefix("Value error, ")
+    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{field}: {message}{extra}"

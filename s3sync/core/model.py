@@ -1,0 +1,73 @@
+"""Value types shared by the core, the adapters and the public API.
+
+Rule: frozen, slotted dataclasses only; no behaviour beyond small derived properties.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from s3sync.core.paths import RelPath
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    name: str
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """An object as a listing or a HEAD describes it. ``metadata`` is only filled by HEAD/GET."""
+
+    key: str
+    size: int
+    etag: str  # without quotes; may be empty where a server gives none
+    modified: datetime
+    version_id: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class Side(enum.Enum):
+    LOCAL = "local"
+    REMOTE = "remote"
+
+    @property
+    def other(self) -> Side:
+        return Side.REMOTE if self is Side.LOCAL else Side.LOCAL
+
+
+@dataclass(frozen=True, slots=True)
+class LocalEntry:
+    size: int
+    mtime_ns: int
+    md5: str | None = None  # hex; filled only when a decision needed it
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEntry:
+    size: int
+    etag: str
+    mtime_ns: int  # from s3sync/rclone ``mtime`` metadata when known, else LastModified
+    md5: str | None = None  # hex; from our metadata, or the ETag when it is a plain MD5
+
+    @property
+    def key_tag(self) -> tuple[int, str]:
+        return (self.size, self.etag)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseEntry:
+    """What both sides were at the last successful sync of a path."""
+
+    local: LocalEntry
+    remote: RemoteEntry
+    md5: str | None
+
+
+LocalSnapshot = Mapping[RelPath, LocalEntry]
+RemoteSnapshot = Mapping[RelPath, RemoteEntry]
+BaseSnapshot = Mapping[RelPath, BaseEntry]

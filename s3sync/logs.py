@@ -1,0 +1,50 @@
+"""structlog set-up: readable lines for people, JSON lines for services, always on stderr.
+
+Event names are past-tense snake_case (``object_uploaded``); values go in keys, with the
+fixed names ``pair``, ``rel``, ``key``, ``action``, ``bytes`` wherever they apply.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+LogFormat = Literal["console", "json"]
+
+_SECRET_KEYS = frozenset({"secret_key", "secret_access_key", "aws_secret_access_key", "password"})
+
+
+def _redact_secrets(
+    _logger: object, _name: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    for name in _SECRET_KEYS & event.keys():
+        event[name] = "***"
+    return event
+
+
+def configure(log_format: LogFormat = "console", verbosity: int = 0) -> None:
+    """``verbosity``: -1 warnings only, 0 info, 1 debug."""
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    renderer: structlog.typing.Processor
+    if log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # botocore and friends log through stdlib logging; keep them quiet unless -v.
+    logging.basicConfig(level=logging.WARNING if verbosity < 1 else logging.DEBUG, stream=sys.stderr)

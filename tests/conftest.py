@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.s3server import S3Server, force_delete, test_server
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def s3server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with test_server(tmp_path_factory.mktemp("s3server")) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _isolate_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A developer's ~/.aws or AWS_* variables must not change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "S3SYNC_")) and not name.startswith("S3SYNC_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
+@pytest.fixture
+def bucket(s3server: S3Server) -> Iterator[str]:
+    name = s3server.new_bucket()
+    yield name
+    force_delete(s3server, name)
+
+
+def needs(server: S3Server, feature: str) -> None:
+    if not server.supports(feature):
+        pytest.skip(f"the test server lacks {feature} (probed)")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+    out_bytes: bytes
+
+
+@dataclass
+class Cli:
+    server: S3Server
+    cwd: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = self.server.env()
+        env["XDG_CONFIG_HOME"] = str(self.cwd / "xdg-config")
+        env["XDG_STATE_HOME"] = str(self.cwd / "xdg-state")
+        env["PYTHONPATH"] = str(REPO)
+        env.update(extra)
+        return env
+
+    def __call__(
+        self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "s3sync", *args],
+            input=input,
+            capture_output=True,
+            cwd=self.cwd,
+            env={**self.env(), **(env or {})},
+            timeout=timeout,
+        )
+        return Result(
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+            proc.stdout,
+        )
+
+
+@pytest.fixture
+def cli(s3server: S3Server, tmp_path: Path) -> Cli:
+    return Cli(s3server, tmp_path)
