@@ -9,6 +9,7 @@
     ├── AccessDeniedError       exit 1
     ├── BucketNotEmptyError     exit 1
     ├── ConflictWriteError      exit 1: a conditional write or delete lost a race (HTTP 412)
+    ├── UnsupportedError        exit 1: the server does not implement a request or header
     ├── LocalIOError            exit 1: a local file could not be read or written
     ├── StateError              exit 1: the state DB is locked, corrupt or from a newer schema
     ├── LockedError             exit 1: another process is syncing the same pair
@@ -55,6 +56,10 @@ class BucketNotEmptyError(S3SyncError):
 
 
 class ConflictWriteError(S3SyncError):
+    pass
+
+
+class UnsupportedError(S3SyncError):
     pass
 
 

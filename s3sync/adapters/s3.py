@@ -199,6 +199,8 @@ def _from_client_error(exc: bex.ClientError, what: str) -> errors.S3SyncError:
         return errors.ConflictWriteError(f"{what} changed on the server meanwhile")
     if code in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
         return errors.S3SyncError(f"bucket already exists: {what}")
+    if code in {"NotImplemented", "501"}:
+        return errors.UnsupportedError(f"{what}: the server does not support this request")
     if code == "InvalidBucketName":
         return errors.UsageError(f"invalid bucket name: {what}")
     detail = _message(exc)
@@ -449,6 +451,7 @@ class S3Store:
         precondition: Precondition | None = None,
         size_hint: int | None = None,
         md5_hint: str | None = None,
+        before_complete: Callable[[], None] | None = None,
     ) -> ObjectInfo:
         """Upload ``src``; multipart above the threshold with bounded memory.
 
@@ -467,6 +470,7 @@ class S3Store:
             bucket, key, _file_parts(src, size), size,
             metadata={MD5_KEY: md5_b64(md5), **(metadata or {})},
             acl=acl, content_type=content_type, precondition=precondition,
+            before_complete=before_complete,
         )
 
     async def put_stream(
@@ -493,6 +497,7 @@ class S3Store:
         acl: str | None,
         content_type: str | None,
         precondition: Precondition | None,
+        before_complete: Callable[[], None] | None = None,
     ) -> ObjectInfo:
         where = f"s3://{bucket}/{key}"
         create: dict[str, Any] = {"Bucket": bucket, "Key": key, "Metadata": dict(metadata)}
@@ -504,6 +509,9 @@ class S3Store:
             upload_id = (await self._client.create_multipart_upload(**create))["UploadId"]
         try:
             etags = await self._upload_parts(bucket, key, upload_id, parts)
+            if before_complete is not None:
+                # The last chance to refuse a source that changed while its parts went up.
+                before_complete()
             complete: dict[str, Any] = {
                 "Bucket": bucket, "Key": key, "UploadId": upload_id,
                 "MultipartUpload": {

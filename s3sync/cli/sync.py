@@ -1,1 +1,178 @@
-"""`s3sync sync`: filled in by the sync engine."""
+"""`s3sync sync`: one reconciliation of one or more pairs, then exit.
+
+Exit codes: 0 in sync, 1 some actions failed (the rest were done), 2 usage or config
+error, 3 a safety rail stopped a pair before any change.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from s3sync import errors
+from s3sync.adapters.s3 import S3Store
+from s3sync.adapters.statedb import state_dir_default
+from s3sync.cli.common import Common, common_options, group, run_async, s3_url
+from s3sync.config import Config, PairConfig, SyncOptions
+from s3sync.core.plan import Plan
+from s3sync.engine import PairSpec, PairSync, Result
+
+OVERRIDABLE = ("mode", "no_delete", "conflict", "max_delete", "concurrency", "checksum", "follow_symlinks", "trash")
+
+
+def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by `sync` and `watch`; each is also a per-pair config key."""
+    options = [
+        click.option("--mode", type=click.Choice(["both", "push", "pull"]), help="both (default), push (remote follows local) or pull."),
+        click.option("--no-delete", is_flag=True, default=None, help="Never delete on the destination side (backup: --mode push --no-delete)."),
+        click.option("--conflict", type=click.Choice(["keep-both", "newer", "local", "remote"]), help="Which version keeps the name; the other always survives."),
+        click.option("--max-delete", metavar="N|P%", help="Abort when the plan deletes more (default 50%, from 10 files)."),
+        click.option("--exclude", multiple=True, metavar="GLOB", help="gitignore-style pattern to leave alone (repeatable)."),
+        click.option("--concurrency", type=click.IntRange(1, 1024), help="Transfers in flight (default 32)."),
+        click.option("--checksum", is_flag=True, default=None, help="Compare content hashes, not size+mtime."),
+        click.option("--follow-symlinks", is_flag=True, default=None, help="Sync what symlinks point to."),
+        click.option("--no-trash", "trash", flag_value=False, default=None, help="Delete local files for good instead of moving them to .s3sync-trash/."),
+        click.option("--state-dir", type=click.Path(path_type=Path), help="Where state DBs live (else $S3SYNC_STATE_DIR, else $XDG_STATE_HOME/s3sync)."),
+        click.option("--force", is_flag=True, help="Lift the max-delete and emptied-root rails for this run."),
+        click.option("--wait", is_flag=True, help="Wait for another process syncing the same pair instead of exiting."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def resolve_pairs(
+    cfg: Config, local: str | None, remote: str | None, names: tuple[str, ...], overrides: dict[str, Any]
+) -> list[PairSpec]:
+    if local is not None or remote is not None:
+        if local is None or remote is None:
+            raise errors.UsageError("give both LOCAL_DIR and s3://BUCKET[/PREFIX], or neither")
+        if names:
+            raise errors.UsageError("--pair selects pairs from the config; it cannot go with LOCAL_DIR")
+        pairs = [PairConfig(name="cli", local=Path(local), remote=remote)]
+    elif names:
+        pairs = [cfg.pair(n) for n in names]
+    else:
+        pairs = list(cfg.pairs)
+        if not pairs:
+            raise errors.UsageError("no pairs to sync: give LOCAL_DIR s3://BUCKET[/PREFIX], or a config with pairs")
+    return [_spec(pair, overrides) for pair in pairs]
+
+
+def _spec(pair: PairConfig, overrides: dict[str, Any]) -> PairSpec:
+    values = {k: getattr(pair, k) for k in SyncOptions.model_fields}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("exclude"):
+        values["exclude"] = (*pair.exclude, *overrides["exclude"])
+    try:
+        options = SyncOptions.model_validate(values)
+    except ValueError as exc:
+        raise errors.UsageError(str(exc).splitlines()[-1].strip()) from exc
+    url = s3_url(pair.remote)
+    root = pair.local.expanduser().absolute()
+    return PairSpec(pair.name, root, url.bucket, url.prefix, options)
+
+
+@group.command()
+@click.argument("local", required=False)
+@click.argument("remote", required=False)
+@click.option("--pair", "pair_names", multiple=True, metavar="NAME", help="Sync this pair of the config (repeatable; default: all).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (action, path, reason) and change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
+@sync_options
+@common_options
+def sync(common: Common, local: str | None, remote: str | None, pair_names: tuple[str, ...],
+         dry_run: bool, as_json: bool, state_dir: Path | None, force: bool, wait: bool,
+         exclude: tuple[str, ...], **overrides: Any) -> int:
+    """Reconcile LOCAL_DIR with s3://BUCKET[/PREFIX] once (or the config's pairs) and exit."""
+    cfg = common.load_config()
+    common.configure_logging(cfg)
+    specs = resolve_pairs(cfg, local, remote, pair_names, {**overrides, "exclude": exclude})
+    states = state_dir or cfg.state_dir or state_dir_default()
+    concurrency = max(s.options.concurrency for s in specs)
+    show_progress = not as_json and not common.quiet and not dry_run and sys.stderr.isatty()
+
+    async def job() -> list[Result | errors.S3SyncError]:
+        outcomes: list[Result | errors.S3SyncError] = []
+        async with S3Store.open(common.connection(cfg, pool=concurrency + 8)) as store:
+            for spec in specs:
+                runner = PairSync(store, spec, states, dry_run=dry_run, force=force, wait=wait,
+                                  on_plan=_progress_bar if show_progress else None)
+                try:
+                    outcomes.append(await runner.run())
+                except errors.S3SyncError as exc:
+                    if len(specs) == 1:
+                        raise
+                    click.echo(f"s3sync: error: pair {spec.name}: {exc}", err=True)
+                    outcomes.append(exc)
+        return outcomes
+
+    outcomes = run_async(job())
+    for outcome in outcomes:
+        if isinstance(outcome, Result):
+            _report(outcome, as_json)
+    return _exit_code(outcomes)
+
+
+def _exit_code(outcomes: list[Result | errors.S3SyncError]) -> int:
+    codes = [o.exit_code if isinstance(o, errors.S3SyncError) else (1 if o.failed else 0) for o in outcomes]
+    return 3 if 3 in codes else max(codes, default=0)
+
+
+def _report(result: Result, as_json: bool) -> None:
+    if as_json:
+        summary = result.summary()
+        if result.plan is not None:
+            summary["plan"] = [{"action": a.action, "rel": a.rel, "reason": a.reason} for a in result.plan.changes()]
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    if result.plan is not None:
+        _print_plan(result.plan)
+        return
+    s = result.summary()
+    parts = [f"{s[k]} {label}" for k, label in (
+        ("upload", "uploaded"), ("download", "downloaded"), ("delete_local", "deleted locally"),
+        ("delete_remote", "deleted remotely"), ("conflict", "conflicts"), ("skipped", "skipped"),
+        ("failed", "failed"),
+    ) if s[k]]
+    click.echo(f"{result.pair}: {', '.join(parts) or 'in sync, nothing to do'} ({s['seconds']} s)")
+    for failure in result.tally.failures:
+        click.echo(f"  failed: {failure.action} {failure.rel}: {failure.reason}")
+
+
+def _print_plan(plan: Plan) -> None:
+    for action in plan.changes():
+        click.echo(f"{action.action}\t{action.rel}\t{action.reason}")
+
+
+def _progress_bar(plan: Plan) -> Callable[[int, int], None] | None:
+    if len(plan) < 50:
+        return None
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        "{task.description}", BarColumn(), MofNCompleteColumn(), DownloadColumn(), TransferSpeedColumn(),
+        transient=True,
+    )
+    files = progress.add_task("syncing", total=len(plan))
+    progress.start()
+    done = {"files": 0}
+
+    def advance(nfiles: int, nbytes: int) -> None:
+        done["files"] += nfiles
+        progress.update(files, advance=nfiles)
+        if done["files"] >= len(plan):
+            progress.stop()
+
+    return advance

@@ -1,0 +1,207 @@
+"""The local edge: scanning a root, hashing, atomic installs, and the trash.
+
+A scan is a streaming ``os.scandir`` walk recording size and mtime only; hashes are
+computed later, for the few paths a decision needs. Symlinks are not followed unless
+asked; FIFOs, sockets and devices are skipped; an unreadable folder is reported so
+that its files are not mistaken for deleted ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from s3sync import errors
+from s3sync.adapters.s3 import TEMP_MARKER, file_md5
+from s3sync.core.model import LocalEntry
+from s3sync.core.paths import RelPath, nfc
+
+TRASH_DIR = ".s3sync-trash"
+
+Excluded = Callable[[str, bool], bool]  # (relative path, is a folder) -> hidden?
+
+
+@dataclass
+class Scan:
+    entries: dict[RelPath, LocalEntry] = field(default_factory=dict)
+    # rel -> the name on disk, where the disk's name is not already NFC.
+    disk_names: dict[RelPath, str] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    unreadable: list[RelPath] = field(default_factory=list)  # folders whose content is unknown
+    temp_files: list[Path] = field(default_factory=list)
+
+
+def scan(root: Path, excluded: Excluded, *, follow_symlinks: bool = False) -> Scan:
+    result = Scan()
+    stack = [""]
+    seen_dirs: set[tuple[int, int]] = set()
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(root / folder if folder else root) as entries:
+                items = list(entries)
+        except FileNotFoundError:
+            continue  # vanished while we walked: its files are simply gone
+        except OSError as exc:
+            if not folder:
+                raise errors.LocalIOError(f"cannot read {root}: {exc.strerror}") from exc
+            result.unreadable.append(RelPath(nfc(folder)))
+            result.skipped.append((folder + "/", f"unreadable folder: {exc.strerror}"))
+            continue
+        for item in items:
+            _visit(root, folder, item, excluded, follow_symlinks, result, stack, seen_dirs)
+    return result
+
+
+def _visit(
+    root: Path,
+    folder: str,
+    item: os.DirEntry[str],
+    excluded: Excluded,
+    follow_symlinks: bool,
+    result: Scan,
+    stack: list[str],
+    seen_dirs: set[tuple[int, int]],
+) -> None:
+    disk = f"{folder}/{item.name}" if folder else item.name
+    if TEMP_MARKER in item.name:
+        result.temp_files.append(root / disk)
+        return
+    try:
+        if item.is_symlink() and not follow_symlinks:
+            result.skipped.append((disk, "symlink (not followed)"))
+            return
+        st = item.stat(follow_symlinks=True)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ELOOP):
+            result.skipped.append((disk, f"cannot stat: {exc.strerror}"))
+        else:
+            result.skipped.append((disk, "broken symlink" if item.is_symlink() else "vanished"))
+        return
+    try:
+        disk.encode("utf-8")
+    except UnicodeEncodeError:
+        result.skipped.append((disk.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), "name is not valid UTF-8"))
+        return
+    rel = nfc(disk)
+    if stat.S_ISDIR(st.st_mode):
+        if excluded(rel, True):
+            return
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            result.skipped.append((disk, "symlink loop"))
+            return
+        seen_dirs.add((st.st_dev, st.st_ino))
+        stack.append(disk)
+        return
+    if not stat.S_ISREG(st.st_mode):
+        result.skipped.append((disk, "not a regular file"))
+        return
+    if excluded(rel, False):
+        return
+    key = RelPath(rel)
+    if key in result.entries:
+        # Two names equal after Unicode normalisation: syncing either would overwrite
+        # the other somewhere, so neither is synced.
+        result.skipped.append((disk, "name collides with another after Unicode normalisation"))
+        del result.entries[key]
+        return
+    result.entries[key] = LocalEntry(st.st_size, st.st_mtime_ns)
+    if rel != disk:
+        result.disk_names[key] = disk
+
+
+def stat_entry(path: Path) -> LocalEntry | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return LocalEntry(st.st_size, st.st_mtime_ns)
+
+
+def same_file_state(a: LocalEntry | None, b: LocalEntry | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.size == b.size and a.mtime_ns == b.mtime_ns
+
+
+def hash_file(path: Path) -> str | None:
+    try:
+        return file_md5(path)
+    except OSError:
+        return None
+
+
+def ensure_parent(path: Path, root: Path) -> None:
+    """Create the folders above ``path``; refuse to step outside ``root`` or through links."""
+    parent = path.parent
+    if parent == root:
+        return
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise errors.LocalIOError(f"a file stands where folder {parent} is needed") from exc
+    except NotADirectoryError as exc:
+        raise errors.LocalIOError(f"a file stands where folder {parent} is needed") from exc
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot create folder {parent}: {exc.strerror}") from exc
+
+
+def install(tmp: Path, dest: Path, mtime_ns: int) -> LocalEntry:
+    """Give ``tmp`` its source mtime and rename it over ``dest`` in one step."""
+    try:
+        os.utime(tmp, ns=(mtime_ns, mtime_ns))
+        os.replace(tmp, dest)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.errno == errno.EISDIR or dest.is_dir():
+            raise errors.LocalIOError(f"a folder stands where file {dest} should go") from exc
+        raise errors.LocalIOError(f"cannot write {dest}: {exc.strerror}") from exc
+    entry = stat_entry(dest)
+    if entry is None:
+        raise errors.LocalIOError(f"{dest} vanished right after it was written")
+    return entry
+
+
+def move_to_trash(path: Path, trash_root: Path, stamp: str, rel: str) -> Path:
+    """Move ``path`` under ``trash_root/stamp/rel``; never overwrites an earlier trashed file."""
+    target = trash_root / stamp / rel
+    n = 1
+    while target.exists():
+        n += 1
+        target = trash_root / f"{stamp}-{n}" / rel
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.rename(path, target)
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot move {path} to the trash: {exc.strerror}") from exc
+    return target
+
+
+def prune_empty_parents(path: Path, root: Path) -> None:
+    """Remove folders left empty by a delete, up to (not including) the root."""
+    folder = path.parent
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def remove_temp_files(paths: list[Path]) -> int:
+    removed = 0
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return removed

@@ -1,0 +1,242 @@
+"""The state DB: one SQLite file per pair holding the base rows and run history.
+
+Rows are written only for actions that completed, in batches; a crash loses at most
+the last unflushed batch, which the next run re-plans into no-ops (equal content is
+recorded, never re-transferred blindly). The DB records the identity of what it
+describes; a mismatch makes the run a first sync instead of a diff against someone
+else's history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+
+from s3sync import errors
+from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
+from s3sync.core.paths import RelPath
+
+SCHEMA_VERSION = 1
+FLUSH_EVERY = 500
+
+metadata = MetaData()
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("rel", Text, primary_key=True),
+    Column("local_size", BigInteger, nullable=False),
+    Column("local_mtime_ns", BigInteger, nullable=False),
+    Column("remote_size", BigInteger, nullable=False),
+    Column("remote_etag", String, nullable=False),
+    Column("remote_mtime_ns", BigInteger, nullable=False),
+    Column("md5", String, nullable=True),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+def state_dir_default() -> Path:
+    base = os.environ.get("S3SYNC_STATE_DIR")
+    if base:
+        return Path(base).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(xdg) / "s3sync"
+
+
+def pair_id(local_root: Path, endpoint: str | None, bucket: str, prefix: str) -> str:
+    """A stable name for a pair's state: the same pair always finds the same DB."""
+    identity = "\n".join([str(local_root), endpoint or "", bucket, prefix])
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
+
+
+def _row_to_base(row: Any) -> BaseEntry:
+    return BaseEntry(
+        LocalEntry(row.local_size, row.local_mtime_ns),
+        RemoteEntry(row.remote_size, row.remote_etag, row.remote_mtime_ns, None),
+        row.md5,
+    )
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._engine: Engine | None = None
+        self._pending_put: dict[str, dict[str, Any]] = {}
+        self._pending_forget: set[str] = set()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("state store is not open")
+        return self._engine
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = not self.path.exists()
+        if fresh:
+            # Owner-only from the first byte: the DB lists every file name of the pair.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        engine = create_engine(f"sqlite:///{self.path}", future=True)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+        self._engine = engine
+        with self._errors():
+            metadata.create_all(engine)
+            version = self.get_meta("schema_version")
+            if version is None:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+            elif int(version) > SCHEMA_VERSION:
+                raise errors.StateError(
+                    f"state DB {self.path} is from a newer s3sync (schema {version}); upgrade s3sync"
+                )
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self.flush()
+            self._engine.dispose()
+            self._engine = None
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            if "locked" in str(exc.orig).lower():
+                raise errors.StateError(f"state DB {self.path} is locked by another process") from exc
+            raise errors.StateError(f"state DB {self.path} cannot be used: {exc.orig}") from exc
+        except (DatabaseError, ValueError) as exc:
+            raise errors.StateError(
+                f"state DB {self.path} is corrupt; move it away to start over "
+                "(the next run is then a first sync, which deletes nothing)"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise errors.StateError(f"state DB {self.path}: {exc}") from exc
+
+    # -- meta ------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._errors(), self.engine.connect() as conn:
+            value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._errors(), self.engine.begin() as conn:
+            conn.execute(insert(meta).prefix_with("OR REPLACE"), {"key": key, "value": value})
+
+    def get_json(self, key: str) -> Any:
+        raw = self.get_meta(key)
+        return None if raw is None else json.loads(raw)
+
+    def set_json(self, key: str, value: Any) -> None:
+        self.set_meta(key, json.dumps(value, sort_keys=True))
+
+    # -- base rows -------------------------------------------------------------
+
+    def load_base(self) -> dict[RelPath, BaseEntry]:
+        with self._errors(), self.engine.connect() as conn:
+            return {RelPath(row.rel): _row_to_base(row) for row in conn.execute(select(entries))}
+
+    def count(self) -> int:
+        with self._errors(), self.engine.connect() as conn:
+            return len(conn.execute(select(entries.c.rel)).all())
+
+    def clear(self) -> None:
+        with self._errors(), self.engine.begin() as conn:
+            conn.execute(delete(entries))
+
+    def put(self, rel: RelPath, base: BaseEntry) -> None:
+        self._pending_forget.discard(rel)
+        self._pending_put[rel] = {
+            "rel": rel,
+            "local_size": base.local.size,
+            "local_mtime_ns": base.local.mtime_ns,
+            "remote_size": base.remote.size,
+            "remote_etag": base.remote.etag,
+            "remote_mtime_ns": base.remote.mtime_ns,
+            "md5": base.md5,
+        }
+        self._maybe_flush()
+
+    def forget(self, rel: RelPath) -> None:
+        self._pending_put.pop(rel, None)
+        self._pending_forget.add(rel)
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if len(self._pending_put) + len(self._pending_forget) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending_put and not self._pending_forget:
+            return
+        puts, forgets = list(self._pending_put.values()), list(self._pending_forget)
+        self._pending_put, self._pending_forget = {}, set()
+        with self._errors(), self.engine.begin() as conn:
+            if forgets:
+                conn.execute(delete(entries).where(entries.c.rel.in_(forgets)))
+            if puts:
+                conn.execute(insert(entries).prefix_with("OR REPLACE"), puts)
+
+
+class PairLock:
+    """One process per pair: an advisory lock on a file beside the state DB."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, wait: bool, describe: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            raise errors.LockedError(
+                f"another s3sync process is syncing {describe} (use --wait to wait for it)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {time.time():.0f}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

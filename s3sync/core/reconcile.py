@@ -1,0 +1,320 @@
+"""The three-way merge: (base, local, remote, policy) -> Plan.
+
+Theory of operation. For every path in base ∪ local ∪ remote, each side is classified
+against the base row (what both sides were at the last successful sync of that path):
+ABSENT, SAME, TOUCHED (metadata differs, content provably equal), NEW, CHANGED or
+DELETED. The pair of classes picks a cell of the decision table in
+``../shared/design/sync-semantics.md``; the mode (both/push/pull) and ``no_delete`` then
+mask what the cell may do, and the conflict policy picks which version keeps the name.
+
+Invariants this module keeps (the property tests check them):
+- a version that differs from the base on one side is never overwritten or deleted on
+  that side unless it is first preserved (conflict copy or trash);
+- with no base rows (first sync, lost state) nothing is deleted;
+- the plan for an already-synced pair records nothing and moves nothing.
+Equal content is decided by MD5 only: the adapters fill ``md5`` where a decision needs
+it (``paths_needing_hash`` and ``paths_needing_remote_md5`` say where).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry, Side
+from s3sync.core.paths import RelPath, conflict_name
+from s3sync.core.plan import (
+    Action,
+    Conflict,
+    DeleteLocal,
+    DeleteRemote,
+    Download,
+    Forget,
+    Plan,
+    Preserve,
+    Record,
+    Skip,
+    Upload,
+)
+
+
+class Mode(enum.Enum):
+    BOTH = "both"
+    PUSH = "push"  # make remote match local; local is never touched
+    PULL = "pull"  # make local match remote; remote is never touched
+
+
+class Policy(enum.Enum):
+    KEEP_BOTH = "keep-both"
+    NEWER = "newer"
+    LOCAL = "local"
+    REMOTE = "remote"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    mode: Mode = Mode.BOTH
+    no_delete: bool = False
+    conflict: Policy = Policy.KEEP_BOTH
+    checksum: bool = False
+    stamp: str = "19700101-000000"  # UTC YYYYMMDD-HHMMSS for conflict copy names
+
+
+class Change(enum.Enum):
+    ABSENT = "absent"
+    SAME = "same"
+    TOUCHED = "touched"
+    NEW = "new"
+    CHANGED = "changed"
+    DELETED = "deleted"
+
+    @property
+    def unchanged(self) -> bool:
+        return self in (Change.SAME, Change.TOUCHED)
+
+    @property
+    def edited(self) -> bool:
+        return self in (Change.NEW, Change.CHANGED)
+
+
+def classify_local(base: BaseEntry | None, now: LocalEntry | None, checksum: bool) -> Change:
+    if base is None:
+        return Change.ABSENT if now is None else Change.NEW
+    if now is None:
+        return Change.DELETED
+    if now.size != base.local.size:
+        return Change.CHANGED
+    if now.mtime_ns == base.local.mtime_ns and not checksum:
+        return Change.SAME
+    if now.md5 is not None and now.md5 == base.md5:
+        return Change.SAME if now.mtime_ns == base.local.mtime_ns else Change.TOUCHED
+    return Change.CHANGED
+
+
+def classify_remote(base: BaseEntry | None, now: RemoteEntry | None) -> Change:
+    if base is None:
+        return Change.ABSENT if now is None else Change.NEW
+    if now is None:
+        return Change.DELETED
+    if now.size != base.remote.size:
+        return Change.CHANGED
+    if now.etag == base.remote.etag:
+        return Change.SAME
+    if now.md5 is not None and now.md5 == base.md5:
+        return Change.TOUCHED
+    return Change.CHANGED
+
+
+def _content_may_match(local: LocalEntry | None, remote: RemoteEntry | None) -> bool:
+    return local is not None and remote is not None and local.size == remote.size
+
+
+def paths_needing_hash(
+    base: Mapping[RelPath, BaseEntry],
+    local: Mapping[RelPath, LocalEntry],
+    remote: Mapping[RelPath, RemoteEntry],
+    checksum: bool,
+) -> list[RelPath]:
+    """Local files whose MD5 a decision needs: metadata changed at equal size, or a
+    same-size file on the other side whose content might be equal."""
+    needed = []
+    for rel, entry in local.items():
+        if entry.md5 is not None:
+            continue
+        row = base.get(rel)
+        if row is not None and entry.size == row.local.size and (
+            checksum or entry.mtime_ns != row.local.mtime_ns
+        ):
+            needed.append(rel)
+            continue
+        other = remote.get(rel)
+        if _content_may_match(entry, other) and not _both_unchanged(row, entry, other):
+            needed.append(rel)
+    return needed
+
+
+def paths_needing_remote_md5(
+    base: Mapping[RelPath, BaseEntry],
+    local: Mapping[RelPath, LocalEntry],
+    remote: Mapping[RelPath, RemoteEntry],
+) -> list[RelPath]:
+    """Objects whose ETag is no plain MD5 and whose content must be compared (a HEAD each)."""
+    needed = []
+    for rel, entry in remote.items():
+        if entry.md5 is not None:
+            continue
+        row = base.get(rel)
+        mine = local.get(rel)
+        if _content_may_match(mine, entry) and not _both_unchanged(row, mine, entry):
+            needed.append(rel)
+    return needed
+
+
+def _both_unchanged(
+    row: BaseEntry | None, local: LocalEntry | None, remote: RemoteEntry | None
+) -> bool:
+    return (
+        row is not None
+        and local is not None
+        and remote is not None
+        and local.size == row.local.size
+        and local.mtime_ns == row.local.mtime_ns
+        and remote.etag == row.remote.etag
+    )
+
+
+def reconcile(
+    base: Mapping[RelPath, BaseEntry],
+    local: Mapping[RelPath, LocalEntry],
+    remote: Mapping[RelPath, RemoteEntry],
+    options: Options,
+) -> Plan:
+    taken: set[RelPath] = set(base) | set(local) | set(remote)
+    actions: list[Action] = []
+    for rel in sorted(taken):
+        action = _decide(rel, base.get(rel), local.get(rel), remote.get(rel), options, taken)
+        if action is not None:
+            actions.append(action)
+    return Plan(tuple(actions))
+
+
+def _decide(
+    rel: RelPath,
+    row: BaseEntry | None,
+    here: LocalEntry | None,
+    there: RemoteEntry | None,
+    options: Options,
+    taken: set[RelPath],
+) -> Action | None:
+    lc = classify_local(row, here, options.checksum)
+    rc = classify_remote(row, there)
+    if lc.unchanged and rc.unchanged:
+        if lc is Change.TOUCHED or rc is Change.TOUCHED:
+            assert here is not None
+            assert there is not None
+            assert row is not None
+            return Record(rel, here, there, row.md5, "metadata changed, content equal")
+        return None
+    if lc is Change.DELETED and rc is Change.DELETED:
+        return Forget(rel, "deleted on both sides")
+    if (
+        here is not None and there is not None and lc.edited and rc.edited
+        and here.md5 is not None and here.md5 == there.md5
+    ):
+        return Record(rel, here, there, here.md5, "same content on both sides")
+    if options.mode is Mode.PUSH:
+        return _push(rel, row, here, there, lc, rc, options)
+    if options.mode is Mode.PULL:
+        return _pull(rel, row, here, there, lc, rc, options)
+    return _both(rel, row, here, there, lc, rc, options, taken)
+
+
+def _both(
+    rel: RelPath,
+    row: BaseEntry | None,
+    here: LocalEntry | None,
+    there: RemoteEntry | None,
+    lc: Change,
+    rc: Change,
+    options: Options,
+    taken: set[RelPath],
+) -> Action:
+    if here is not None and there is not None and lc.edited and rc.edited:
+        return _conflict(rel, here, there, options, taken)
+    if here is not None and lc.edited:
+        reason = "local edit beats remote delete" if rc is Change.DELETED else f"{lc.value} locally"
+        return Upload(rel, here, there, reason)
+    if there is not None and rc.edited:
+        reason = "remote edit beats local delete" if lc is Change.DELETED else f"{rc.value} remotely"
+        return Download(rel, there, here, reason)
+    if lc is Change.DELETED and there is not None:
+        if options.no_delete:
+            return Skip(rel, "deleted locally; --no-delete keeps the remote copy")
+        return DeleteRemote(rel, there, "deleted locally")
+    if rc is Change.DELETED and here is not None:
+        if options.no_delete:
+            return Skip(rel, "deleted remotely; --no-delete keeps the local copy")
+        return DeleteLocal(rel, here, "deleted remotely")
+    raise AssertionError(f"unreachable: {rel} {lc} {rc} {row}")
+
+
+def _push(
+    rel: RelPath,
+    row: BaseEntry | None,
+    here: LocalEntry | None,
+    there: RemoteEntry | None,
+    lc: Change,
+    rc: Change,
+    options: Options,
+) -> Action:
+    # The remote is made to match the local side. A remote version the base does not
+    # know (edited remotely since the last sync) is downloaded to the trash first.
+    preserve = Preserve.TRASH if rc.edited else Preserve.NOTHING
+    if here is not None:
+        return Upload(rel, here, there, _push_reason(lc, rc), preserve)
+    assert there is not None
+    if options.no_delete:
+        return Skip(rel, "not present locally; --no-delete keeps the remote copy")
+    if row is None:
+        # Someone else's object, not one this pair put there: a mirror must not
+        # delete what it has no history of.
+        return Skip(rel, "only remote; push deletes nothing it has not synced before")
+    return DeleteRemote(rel, there, "not present locally (push)", preserve)
+
+
+def _push_reason(lc: Change, rc: Change) -> str:
+    if lc.unchanged:
+        return f"{rc.value} remotely; push restores the local version"
+    return f"{lc.value} locally"
+
+
+def _pull(
+    rel: RelPath,
+    row: BaseEntry | None,
+    here: LocalEntry | None,
+    there: RemoteEntry | None,
+    lc: Change,
+    rc: Change,
+    options: Options,
+) -> Action:
+    preserve = Preserve.TRASH if lc.edited else Preserve.NOTHING
+    if there is not None:
+        reason = f"{rc.value} remotely" if not rc.unchanged else f"{lc.value} locally; pull restores the remote version"
+        return Download(rel, there, here, reason, preserve)
+    assert here is not None
+    if options.no_delete:
+        return Skip(rel, "not present remotely; --no-delete keeps the local copy")
+    if row is None:
+        return Skip(rel, "only local; pull deletes nothing it has not synced before")
+    if lc.edited:
+        return Skip(rel, "edited locally but deleted remotely; kept (pull never loses an edit)")
+    return DeleteLocal(rel, here, "not present remotely (pull)")
+
+
+def _conflict(
+    rel: RelPath, here: LocalEntry, there: RemoteEntry, options: Options, taken: set[RelPath]
+) -> Conflict:
+    winner = _winner(here, there, options.conflict)
+    if options.conflict is not Policy.KEEP_BOTH:
+        return Conflict(rel, here, there, winner, None, f"changed on both sides; {winner.value} wins ({options.conflict.value})")
+    copy = _free_name(rel, options.stamp, winner.other.value, taken)
+    taken.add(copy)
+    return Conflict(rel, here, there, winner, copy, f"changed on both sides; newer ({winner.value}) keeps the name")
+
+
+def _winner(here: LocalEntry, there: RemoteEntry, policy: Policy) -> Side:
+    if policy is Policy.LOCAL:
+        return Side.LOCAL
+    if policy is Policy.REMOTE:
+        return Side.REMOTE
+    return Side.REMOTE if there.mtime_ns > here.mtime_ns else Side.LOCAL
+
+
+def _free_name(rel: RelPath, stamp: str, side: str, taken: set[RelPath]) -> RelPath:
+    name = conflict_name(rel, stamp, side)
+    n = 1
+    while name in taken:
+        n += 1
+        name = conflict_name(rel, f"{stamp}-{n}", side)
+    return name

@@ -1,0 +1,324 @@
+"""One sync of one pair: gather snapshots, plan, check the rails, execute, record.
+
+Theory of operation. Under the pair's lock: the local scan and the remote listing run
+concurrently; a listing counts only when every page arrived (an error aborts the run
+before any change). Filters hide paths on both sides and in the base. The few hashes
+and HEADs a decision needs are fetched; then the pure reconciler plans, the rails may
+refuse the plan (exit 3, nothing changed), and the executor carries it out, writing a
+base row per completed action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from s3sync import errors
+from s3sync.adapters import localfs
+from s3sync.adapters.s3 import S3Store, content_md5, mtime_ns_of, plain_md5
+from s3sync.adapters.statedb import PairLock, StateStore, pair_id
+from s3sync.config import SyncOptions
+from s3sync.core import safety
+from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
+from s3sync.core.paths import RelPath, nfc, why_unmappable
+from s3sync.core.plan import Action, Forget, Plan
+from s3sync.core.reconcile import (
+    Mode,
+    Options,
+    Policy,
+    paths_needing_hash,
+    paths_needing_remote_md5,
+    reconcile,
+)
+from s3sync.executor import Executor, Tally, Target
+from s3sync.filters import Filter
+
+log = structlog.get_logger()
+
+HASH_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    name: str
+    local_root: Path
+    bucket: str
+    prefix: str
+    options: SyncOptions
+
+
+@dataclass
+class Result:
+    pair: str
+    tally: Tally
+    seconds: float
+    dry_run: bool
+    plan: Plan | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.tally.failures)
+
+    def summary(self) -> dict[str, object]:
+        counts = self.tally.counts
+        return {
+            "pair": self.pair,
+            "dry_run": self.dry_run,
+            **{name: counts.get(name, 0) for name in (
+                "upload", "download", "delete_local", "delete_remote", "conflict", "failed",
+            )},
+            "skipped": counts.get("skipped", 0) + len(self.skipped),
+            "bytes_up": self.tally.bytes_up,
+            "bytes_down": self.tally.bytes_down,
+            "seconds": round(self.seconds, 3),
+            "conflict_copies": sorted(self.tally.conflict_copies),
+            "failures": [
+                {"rel": f.rel, "action": f.action, "reason": f.reason} for f in self.tally.failures
+            ],
+        }
+
+
+@dataclass
+class Snapshots:
+    base: dict[RelPath, BaseEntry]
+    local: dict[RelPath, LocalEntry]
+    remote: dict[RelPath, RemoteEntry]
+    retired: list[Action]
+    skipped: list[tuple[str, str]]
+    disk_names: dict[RelPath, str]
+    temp_files: list[Path]
+
+
+def utc_stamp(now: float | None = None) -> str:
+    return datetime.fromtimestamp(now if now is not None else time.time(), UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def core_options(options: SyncOptions, stamp: str) -> Options:
+    return Options(
+        mode=Mode(options.mode),
+        no_delete=options.no_delete,
+        conflict=Policy(options.conflict),
+        checksum=options.checksum,
+        stamp=stamp,
+    )
+
+
+class PairSync:
+    """Everything one sync of a pair needs; ``run`` is the whole cycle."""
+
+    def __init__(
+        self,
+        store: S3Store,
+        spec: PairSpec,
+        state_dir: Path,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        wait: bool = False,
+        on_plan: Callable[[Plan], Callable[[int, int], None] | None] | None = None,
+    ) -> None:
+        self.store = store
+        self.spec = spec
+        self.id = pair_id(spec.local_root, store.conn.endpoint_url, spec.bucket, spec.prefix)
+        self.state_dir = state_dir
+        self.dry_run = dry_run
+        self.force = force
+        self.wait = wait
+        self.on_plan = on_plan
+        self.filter = Filter(spec.options.exclude)
+
+    @property
+    def describe(self) -> str:
+        return f"{self.spec.local_root} <-> s3://{self.spec.bucket}/{self.spec.prefix}"
+
+    async def run(self) -> Result:
+        lock = PairLock(self.state_dir / f"{self.id}.lock")
+        await asyncio.to_thread(lock.acquire, self.wait, self.describe)
+        state = StateStore(self.state_dir / f"{self.id}.db")
+        try:
+            state.open()
+            with structlog.contextvars.bound_contextvars(pair=self.spec.name):
+                return await self._run_locked(state)
+        finally:
+            state.close()
+            lock.release()
+
+    async def _run_locked(self, state: StateStore) -> Result:
+        started = time.monotonic()
+        stamp = utc_stamp()
+        self._check_root(state)
+        self.filter = Filter.for_root(self.spec.local_root, self.spec.options.exclude)
+        await self.store.bucket_exists(self.spec.bucket)
+        snaps = await self._gather(state)
+        if not self.dry_run:
+            localfs.remove_temp_files(snaps.temp_files)
+        await self._fill_hashes(snaps)
+        plan = reconcile(snaps.base, snaps.local, snaps.remote, core_options(self.spec.options, stamp))
+        log.info("plan_computed", **{k: v for k, v in plan.counts().items()})
+        self._check_rails(plan, snaps)
+        if self.dry_run:
+            tally = Tally(counts=dict(plan.counts()))
+            return Result(self.spec.name, tally, time.monotonic() - started, True, plan, snaps.skipped)
+        progress = self.on_plan(plan) if self.on_plan else None
+        executor = Executor(
+            self.store,
+            Target(
+                bucket=self.spec.bucket,
+                prefix=self.spec.prefix,
+                root=self.spec.local_root,
+                trash_root=self._trash_root(),
+                use_trash=self.spec.options.trash,
+                disk_names=snaps.disk_names,
+                stamp=stamp,
+            ),
+            state,
+            concurrency=self.spec.options.concurrency,
+            on_progress=progress,
+        )
+        tally = await executor.run([*snaps.retired, *plan])
+        self._record_identity(state)
+        result = Result(self.spec.name, tally, time.monotonic() - started, False, None, snaps.skipped)
+        state.set_json("last_run", {"finished": time.time(), **result.summary()})
+        log.info("sync_finished", **{k: v for k, v in result.summary().items() if isinstance(v, int | float)})
+        return result
+
+    def _trash_root(self) -> Path:
+        if self.spec.options.mode == "push":
+            # A backup never writes into its source folder, not even a trash.
+            return self.state_dir / "trash" / self.id
+        return self.spec.local_root / localfs.TRASH_DIR
+
+    # -- rails -------------------------------------------------------------------
+
+    def _check_root(self, state: StateStore) -> None:
+        root = self.spec.local_root
+        if root.is_dir():
+            return
+        if root.exists():
+            raise errors.UsageError(f"local path is not a folder: {root}")
+        if state.count():
+            raise errors.SafetyAbort(
+                [f"the local folder {root} has vanished (unmounted disk?); it synced before, so nothing was changed"]
+            )
+        if self.spec.options.mode == "push":
+            raise errors.NotFoundError(f"local folder does not exist: {root}")
+        if not self.dry_run:
+            root.mkdir(parents=True)
+
+    def _identity(self) -> dict[str, object]:
+        st = self.spec.local_root.stat()
+        return {"dev": st.st_dev, "ino": st.st_ino, "root": str(self.spec.local_root),
+                "endpoint": self.store.conn.endpoint_url, "bucket": self.spec.bucket,
+                "prefix": self.spec.prefix}
+
+    def _record_identity(self, state: StateStore) -> None:
+        state.set_json("identity", self._identity())
+
+    def _check_rails(self, plan: Plan, snaps: Snapshots) -> None:
+        if self.force:
+            return
+        limit = safety.DeleteLimit.parse(self.spec.options.max_delete)
+        reasons = safety.check(
+            plan,
+            base_count=len(snaps.base),
+            local_count=len(snaps.local),
+            remote_count=len(snaps.remote),
+            limit=limit,
+        )
+        if reasons:
+            log.warning("safety_aborted", reasons=reasons)
+            raise errors.SafetyAbort([*reasons, "nothing was changed; use --force to proceed anyway"])
+
+    # -- snapshots ---------------------------------------------------------------
+
+    async def _gather(self, state: StateStore) -> Snapshots:
+        scan_job = asyncio.to_thread(
+            localfs.scan, self.spec.local_root, self.filter.excluded,
+            follow_symlinks=self.spec.options.follow_symlinks,
+        )
+        scan, (remote, remote_skipped) = await asyncio.gather(scan_job, self._list_remote())
+        base = state.load_base()
+        recorded = state.get_json("identity")
+        if recorded is not None and base and recorded != self._identity():
+            log.warning("state_identity_changed", reason="treating this run as a first sync")
+            base = {}
+            if not self.dry_run:
+                state.clear()
+        retired: list[Action] = []
+        for rel in list(base):
+            if self.filter.excluded_file(rel):
+                del base[rel]
+                retired.append(Forget(rel, "excluded"))
+        for folder in scan.unreadable:
+            # Unknown content is not deleted content: leave everything below alone.
+            inside = folder + "/"
+            for snapshot in (base, remote):
+                for rel in [r for r in snapshot if r.startswith(inside)]:
+                    del snapshot[rel]
+        for disk, _why in scan.skipped:
+            # A file we could not look at is not a deleted file either.
+            rel = RelPath(nfc(disk))
+            base.pop(rel, None)
+            remote.pop(rel, None)
+        for message in (*scan.skipped, *remote_skipped):
+            log.warning("path_skipped", rel=message[0], reason=message[1])
+        return Snapshots(base, scan.entries, remote, retired, [*scan.skipped, *remote_skipped],
+                         scan.disk_names, scan.temp_files)
+
+    async def _list_remote(self) -> tuple[dict[RelPath, RemoteEntry], list[tuple[str, str]]]:
+        prefix = self.spec.prefix
+        remote: dict[RelPath, RemoteEntry] = {}
+        skipped: list[tuple[str, str]] = []
+        collided: set[RelPath] = set()
+        async for info in self.store.iter_objects(self.spec.bucket, prefix):
+            name = info.key[len(prefix):]
+            why = why_unmappable(name)
+            if why is not None:
+                skipped.append((info.key, f"key cannot be a local file: {why}"))
+                continue
+            rel = RelPath(nfc(name))
+            if self.filter.excluded_file(rel):
+                continue
+            if rel in remote or rel in collided:
+                skipped.append((info.key, "key collides with another after Unicode normalisation"))
+                remote.pop(rel, None)
+                collided.add(rel)
+                continue
+            remote[rel] = RemoteEntry(
+                info.size, info.etag, int(info.modified.timestamp()) * 1_000_000_000, plain_md5(info.etag)
+            )
+        return remote, skipped
+
+    async def _fill_hashes(self, snaps: Snapshots) -> None:
+        """Hash local files and HEAD objects only where a decision needs their content."""
+        for rel, row in snaps.base.items():
+            entry = snaps.local.get(rel)
+            if entry is not None and row.md5 and entry.size == row.local.size and entry.mtime_ns == row.local.mtime_ns and not self.spec.options.checksum:
+                snaps.local[rel] = LocalEntry(entry.size, entry.mtime_ns, row.md5)
+        to_hash = paths_needing_hash(snaps.base, snaps.local, snaps.remote, self.spec.options.checksum)
+        to_head = paths_needing_remote_md5(snaps.base, snaps.local, snaps.remote)
+        slots = asyncio.Semaphore(HASH_WORKERS)
+        head_slots = asyncio.Semaphore(self.spec.options.concurrency)
+
+        async def hash_one(rel: RelPath) -> None:
+            async with slots:
+                entry = snaps.local[rel]
+                path = self.spec.local_root / snaps.disk_names.get(rel, rel)
+                md5 = await asyncio.to_thread(localfs.hash_file, path)
+                snaps.local[rel] = LocalEntry(entry.size, entry.mtime_ns, md5)
+
+        async def head_one(rel: RelPath) -> None:
+            async with head_slots:
+                info = await self.store.head(self.spec.bucket, self.spec.prefix + rel)
+                entry = snaps.remote[rel]
+                if info is not None and info.etag == entry.etag:
+                    snaps.remote[rel] = RemoteEntry(entry.size, entry.etag, mtime_ns_of(info), content_md5(info))
+
+        await asyncio.gather(*(hash_one(r) for r in to_hash), *(head_one(r) for r in to_head))

@@ -1,0 +1,360 @@
+"""Carrying out a plan: bounded concurrency, preconditions checked, outcomes recorded.
+
+Theory of operation. A fixed pool of workers takes actions one by one. Each action
+re-checks the state it was planned against just before it changes anything; if the
+path moved on meanwhile, the action steps aside (a download becomes a conflict copy,
+an upload of a file that changed while it was read is retried) and the next sync
+re-plans it. A base row is written only after its action fully succeeded, so a crash
+at any instant leaves a state the next run converges from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from s3sync import errors
+from s3sync.adapters import localfs
+from s3sync.adapters.s3 import (
+    MTIME_KEY,
+    Precondition,
+    S3Store,
+    content_md5,
+    mtime_ns_of,
+    ns_to_seconds_text,
+)
+from s3sync.adapters.statedb import StateStore
+from s3sync.core.model import BaseEntry, LocalEntry, ObjectInfo, RemoteEntry, Side
+from s3sync.core.paths import RelPath, conflict_name, key_for
+from s3sync.core.plan import (
+    Action,
+    Conflict,
+    DeleteLocal,
+    DeleteRemote,
+    Download,
+    Forget,
+    Preserve,
+    Record,
+    Skip,
+    Upload,
+)
+
+log = structlog.get_logger()
+
+UPLOAD_ATTEMPTS = 3
+RACY_SECONDS = 2.0  # an mtime this fresh may not show a write in the same clock tick
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    rel: str
+    action: str
+    reason: str
+
+
+@dataclass
+class Tally:
+    counts: dict[str, int] = field(default_factory=dict)
+    bytes_up: int = 0
+    bytes_down: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    conflict_copies: list[str] = field(default_factory=list)
+
+    def add(self, action: str, n: int = 1) -> None:
+        self.counts[action] = self.counts.get(action, 0) + n
+
+
+class Stale(Exception):
+    """The path changed after planning; the action stepped aside and the next run re-plans it."""
+
+
+@dataclass
+class Target:
+    bucket: str
+    prefix: str
+    root: Path
+    trash_root: Path
+    use_trash: bool
+    disk_names: dict[RelPath, str]
+    stamp: str
+
+
+class Executor:
+    def __init__(
+        self,
+        store: S3Store,
+        target: Target,
+        state: StateStore,
+        *,
+        concurrency: int,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.t = target
+        self.state = state
+        self.concurrency = concurrency
+        self.tally = Tally()
+        self._on_progress = on_progress or (lambda files, nbytes: None)
+        self._conditional = True
+        self._quote_etag = True
+
+    async def run(self, actions: Iterable[Action]) -> Tally:
+        queue: Iterator[Action] = iter(actions)
+
+        async def worker() -> None:
+            for action in queue:
+                await self._run_one(action)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.concurrency):
+                group.create_task(worker())
+        self.state.flush()
+        return self.tally
+
+    async def _run_one(self, action: Action) -> None:
+        with structlog.contextvars.bound_contextvars(rel=action.rel, action=action.action):
+            try:
+                await self._dispatch(action)
+            except Stale as exc:
+                self.tally.add("skipped")
+                log.info("action_deferred", reason=str(exc))
+            except (errors.S3SyncError, OSError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                self.tally.add("failed")
+                self.tally.failures.append(Failure(action.rel, action.action, reason))
+                log.warning("action_failed", reason=reason)
+            finally:
+                self._on_progress(1, 0)
+
+    async def _dispatch(self, action: Action) -> None:
+        match action:
+            case Record():
+                self.state.put(action.rel, BaseEntry(action.local, action.remote, action.md5))
+            case Forget():
+                self.state.forget(action.rel)
+            case Skip():
+                self.tally.add("skipped")
+                log.debug("path_skipped", reason=action.reason)
+            case Upload():
+                await self._upload(action.rel, action.expect_remote, action.preserve_remote)
+                self.tally.add("upload")
+            case Download():
+                await self._download(action.rel, action.remote, action.expect_local, action.preserve_local)
+                self.tally.add("download")
+            case DeleteLocal():
+                self._delete_local(action.rel, action.expect_local)
+                self.tally.add("delete_local")
+            case DeleteRemote():
+                await self._delete_remote(action.rel, action.expect_remote, action.preserve_remote)
+                self.tally.add("delete_remote")
+            case Conflict():
+                await self._conflict(action)
+                self.tally.add("conflict")
+
+    # -- paths -----------------------------------------------------------------
+
+    def local_path(self, rel: RelPath) -> Path:
+        return self.t.root / self.t.disk_names.get(rel, rel)
+
+    def key(self, rel: RelPath) -> str:
+        return key_for(rel, self.t.prefix)
+
+    def _precondition(self, expect: RemoteEntry | None) -> Precondition | None:
+        if not self._conditional:
+            return None
+        if expect is None:
+            return Precondition(absent=True)
+        return Precondition(etag=expect.etag, quote_etag=self._quote_etag)
+
+    # -- upload ----------------------------------------------------------------
+
+    async def _upload(
+        self, rel: RelPath, expect: RemoteEntry | None, preserve: Preserve
+    ) -> BaseEntry:
+        path = self.local_path(rel)
+        if preserve is Preserve.TRASH and expect is not None:
+            await self._remote_to_trash(rel, expect)
+        for _ in range(UPLOAD_ATTEMPTS):
+            before = localfs.stat_entry(path)
+            if before is None:
+                raise Stale("vanished before its upload")
+            info = await self._put_checked(rel, path, before, expect)
+            after = localfs.stat_entry(path)
+            if localfs.same_file_state(before, after) and not await self._racy_mismatch(path, before, info):
+                md5 = content_md5(info)
+                row = BaseEntry(before, RemoteEntry(info.size if info.size >= 0 else before.size, info.etag, before.mtime_ns, md5), md5)
+                self.state.put(rel, row)
+                self.tally.bytes_up += before.size
+                self._on_progress(0, before.size)
+                log.info("object_uploaded", key=self.key(rel), bytes=before.size)
+                return row
+            # What went up may mix old and new bytes: send it again, over our own upload.
+            expect = RemoteEntry(before.size, info.etag, before.mtime_ns, None)
+        raise errors.LocalIOError(f"{rel} kept changing while it was uploaded; will retry next run")
+
+    async def _put_checked(
+        self, rel: RelPath, path: Path, before: LocalEntry, expect: RemoteEntry | None
+    ) -> ObjectInfo:
+        def unchanged_so_far() -> None:
+            if not localfs.same_file_state(before, localfs.stat_entry(path)):
+                raise Stale("changed while its parts were uploaded")
+
+        metadata = {MTIME_KEY: ns_to_seconds_text(before.mtime_ns)}
+        while True:
+            precondition = self._precondition(expect)
+            try:
+                return await self.store.put_file(
+                    self.t.bucket, self.key(rel), path, metadata=metadata,
+                    precondition=precondition, size_hint=before.size,
+                    before_complete=unchanged_so_far,
+                )
+            except errors.UnsupportedError:
+                if precondition is None:
+                    raise
+                log.warning("conditional_writes_disabled", reason="the server rejected them")
+                self._conditional = False
+            except errors.ConflictWriteError:
+                if not await self._etag_wants_no_quotes(rel, expect, precondition):
+                    raise
+            except FileNotFoundError as exc:
+                raise Stale("vanished during its upload") from exc
+
+    async def _etag_wants_no_quotes(
+        self, rel: RelPath, expect: RemoteEntry | None, tried: Precondition | None
+    ) -> bool:
+        """Some servers (Ceph RGW 16) refuse a quoted If-Match that does match."""
+        if expect is None or tried is None or not tried.quote_etag:
+            return False
+        current = await self.store.head(self.t.bucket, self.key(rel))
+        if current is None or current.etag != expect.etag:
+            return False
+        self._quote_etag = False
+        return True
+
+    async def _racy_mismatch(self, path: Path, before: LocalEntry, info: ObjectInfo) -> bool:
+        if time.time() - before.mtime_ns / 1e9 > RACY_SECONDS:
+            return False
+        uploaded = content_md5(info)
+        now = await asyncio.to_thread(localfs.hash_file, path)
+        return uploaded is not None and now != uploaded
+
+    # -- download --------------------------------------------------------------
+
+    async def _download(
+        self, rel: RelPath, remote: RemoteEntry, expect: LocalEntry | None, preserve: Preserve,
+        *, key: str | None = None,
+    ) -> BaseEntry:
+        dest = self.local_path(rel)
+        localfs.ensure_parent(dest, self.t.root)
+        key = key or self.key(rel)
+        tmp, info, md5 = await self.store.download_to_temp(self.t.bucket, key, dest)
+        try:
+            current = localfs.stat_entry(dest)
+            if not localfs.same_file_state(current, expect) and not (
+                current is None and expect is None
+            ):
+                # The user wrote the file while we downloaded: theirs keeps the name.
+                copy = conflict_name(rel, self.t.stamp, Side.REMOTE.value)
+                entry = localfs.install(tmp, self.local_path(copy), mtime_ns_of(info))
+                self.tally.conflict_copies.append(copy)
+                log.warning("conflict_copy_created", copy=copy, reason="changed locally during download")
+                del entry
+                raise Stale("changed locally during its download; remote version saved as " + copy)
+            if current is not None and preserve is Preserve.TRASH:
+                localfs.move_to_trash(dest, self.t.trash_root, self.t.stamp, rel)
+            mtime = mtime_ns_of(info)
+            entry = localfs.install(tmp, dest, mtime)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        row = BaseEntry(entry, RemoteEntry(info.size, info.etag, mtime, md5), md5)
+        self.state.put(rel, row)
+        self.tally.bytes_down += info.size
+        self._on_progress(0, info.size)
+        log.info("file_downloaded", key=key, bytes=info.size)
+        return row
+
+    async def _remote_to_trash(self, rel: RelPath, expect: RemoteEntry) -> None:
+        """Keep a remote version that is about to be replaced or deleted, in the trash."""
+        dest = self.t.trash_root / self.t.stamp / rel
+        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp, info, _ = await self.store.download_to_temp(self.t.bucket, self.key(rel), dest)
+        if info.etag != expect.etag:
+            tmp.unlink(missing_ok=True)
+            raise Stale("changed remotely since planning")
+        localfs.install(tmp, dest, mtime_ns_of(info))
+        log.info("remote_version_trashed", key=self.key(rel), trash=str(dest))
+
+    # -- deletes ---------------------------------------------------------------
+
+    def _delete_local(self, rel: RelPath, expect: LocalEntry) -> None:
+        path = self.local_path(rel)
+        current = localfs.stat_entry(path)
+        if current is None:
+            self.state.forget(rel)
+            return
+        if not localfs.same_file_state(current, expect):
+            raise Stale("changed locally since planning; kept")
+        if self.t.use_trash:
+            localfs.move_to_trash(path, self.t.trash_root, self.t.stamp, rel)
+        else:
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise errors.LocalIOError(f"cannot delete {path}: {exc.strerror}") from exc
+        localfs.prune_empty_parents(path, self.t.root)
+        self.state.forget(rel)
+        log.info("file_deleted", trash=self.t.use_trash)
+
+    async def _delete_remote(self, rel: RelPath, expect: RemoteEntry, preserve: Preserve) -> None:
+        key = self.key(rel)
+        current = await self.store.head(self.t.bucket, key)
+        if current is None:
+            self.state.forget(rel)
+            return
+        if current.etag != expect.etag:
+            raise Stale("changed remotely since planning; kept")
+        if preserve is Preserve.TRASH:
+            await self._remote_to_trash(rel, expect)
+        await self.store.delete(self.t.bucket, key)
+        self.state.forget(rel)
+        log.info("object_deleted", key=key)
+
+    # -- conflicts -------------------------------------------------------------
+
+    async def _conflict(self, c: Conflict) -> None:
+        if c.copy_rel is None:
+            await self._conflict_to_trash(c)
+        elif c.winner is Side.LOCAL:
+            # The remote loser is kept twice before anything overwrites it: downloaded
+            # to the local copy, and copied server-side to the copy's key.
+            row = await self._download(c.copy_rel, c.remote, None, Preserve.NOTHING, key=self.key(c.rel))
+            copied = await self.store.copy(self.t.bucket, self.key(c.rel), self.key(c.copy_rel))
+            self.state.put(c.copy_rel, BaseEntry(row.local, RemoteEntry(copied.size, copied.etag, row.remote.mtime_ns, row.md5), row.md5))
+            await self._upload(c.rel, c.remote, Preserve.NOTHING)
+        else:
+            path, copy_path = self.local_path(c.rel), self.local_path(c.copy_rel)
+            if not localfs.same_file_state(localfs.stat_entry(path), c.local):
+                raise Stale("changed locally since planning")
+            try:
+                os.rename(path, copy_path)
+            except OSError as exc:
+                raise errors.LocalIOError(f"cannot rename {path}: {exc.strerror}") from exc
+            await self._upload(c.copy_rel, None, Preserve.NOTHING)
+            await self._download(c.rel, c.remote, None, Preserve.NOTHING)
+        if c.copy_rel is not None:
+            self.tally.conflict_copies.append(c.copy_rel)
+        log.info("conflict_resolved", winner=c.winner.value, copy=c.copy_rel)
+
+    async def _conflict_to_trash(self, c: Conflict) -> None:
+        if c.winner is Side.LOCAL:
+            await self._upload(c.rel, c.remote, Preserve.TRASH)
+        else:
+            await self._download(c.rel, c.remote, c.local, Preserve.TRASH)

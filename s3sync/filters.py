@@ -1,0 +1,46 @@
+"""Which paths a pair ignores: gitignore-style patterns from options and ``.s3syncignore``.
+
+Filters apply to both sides before the diff, so a hidden path is invisible to delete
+logic everywhere; its base rows are retired without touching any file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pathspec
+
+from s3sync import errors
+from s3sync.adapters.localfs import TRASH_DIR
+
+IGNORE_FILE = ".s3syncignore"
+ALWAYS = (f"/{TRASH_DIR}/",)
+
+
+class Filter:
+    def __init__(self, patterns: Iterable[str]) -> None:
+        lines = [*ALWAYS, *patterns]
+        try:
+            self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        except (ValueError, TypeError) as exc:
+            raise errors.UsageError(f"bad exclude pattern: {exc}") from exc
+
+    @classmethod
+    def for_root(cls, root: Path, patterns: Iterable[str]) -> Filter:
+        extra: list[str] = []
+        ignore_file = root / IGNORE_FILE
+        try:
+            extra = ignore_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            pass
+        except (OSError, UnicodeDecodeError) as exc:
+            raise errors.UsageError(f"cannot read {ignore_file}: {exc}") from exc
+        return cls([*patterns, *extra])
+
+    def excluded(self, rel: str, is_dir: bool) -> bool:
+        return bool(self._spec.match_file(rel + "/" if is_dir else rel))
+
+    def excluded_file(self, rel: str) -> bool:
+        # gitignore semantics: a file under an excluded folder is excluded too.
+        return bool(self._spec.match_file(rel))
