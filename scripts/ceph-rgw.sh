@@ -14,8 +14,9 @@
 # Layout: one mon, one memstore OSD, one radosgw; no mgr, because nothing on the
 # S3 path uses it (RGW talks to the mon and the OSD only; without a mgr `ceph -s`
 # just shows PG states as unknown and warns "no active mgr"), and it would cost
-# about 300 MiB of RAM. Only one such cluster can run per machine: the mon ports
-# 3300/6789 are fixed by Ceph's clients and OSDs look for their mon there.
+# about 300 MiB of RAM. Only one such cluster can run per machine: the mon sits
+# on Ceph's default ports 3300/6789, and an OSD started against a second cluster
+# registers with whichever mon answers there, so start refuses if they are taken.
 set -euo pipefail
 
 readonly DIR="${S3SYNC_CEPH_DIR:-/tmp/s3sync-ceph}"
@@ -27,13 +28,15 @@ readonly SECRET_KEY="s3sync-test-secret"
 readonly MON_PORTS=(3300 6789)
 readonly PACKAGES=(radosgw ceph-mon ceph-osd ceph-mgr)
 # Memstore keeps every object in RAM; the device size is only the capacity the
-# OSD reports, so RAM is used as data is written, not up front.
+# OSD reports (writes fail once it is nearly full), and RAM is used as data is
+# written, not up front. Test data sets are small; a few GB would need bluestore.
 readonly MEMSTORE_BYTES=$((3 * 1024 * 1024 * 1024))
 readonly RGW_POOLS=(.rgw.root default.rgw.control default.rgw.meta default.rgw.log
     default.rgw.buckets.index default.rgw.buckets.data default.rgw.buckets.non-ec)
-# Daemon name -> executable; stop order matters: radosgw hangs on SIGTERM for
-# 15 s or more when the OSD disappears under it, and everything needs the mon.
+# radosgw hangs on SIGTERM for 15 s or more when the OSD disappears under it,
+# and an OSD whose mon is gone waits 5 s to report its shutdown: stop top down.
 readonly STOP_ORDER=(rgw osd mgr mon)
+# No mgr is started (see the top); its slot keeps the order right should one be added.
 declare -rA EXE=([mon]=ceph-mon [mgr]=ceph-mgr [osd]=ceph-osd [rgw]=radosgw)
 declare -rA CEPH_NAME=([mon]=mon.a [mgr]=mgr.x [osd]=osd.0 [rgw]=client.rgw.gw)
 # A file of ours in DIR, so that stop never deletes a directory it did not create.
@@ -68,7 +71,17 @@ pid_of() { # name -> PID if that daemon of ours is alive
     # Check the executable too: after a reboot or a long time the PID may belong
     # to some other process, which must never be signalled.
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "${EXE[$name]:0:15}" ]] || return 1
+    alive "$pid" || return 1
     echo "$pid"
+}
+
+# kill -0 is not enough: a killed daemon stays a zombie until init reaps it,
+# and not every container's PID 1 does that promptly.
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != [ZX] ]]
 }
 
 is_running() { pid_of mon >/dev/null && pid_of osd >/dev/null && pid_of rgw >/dev/null; }
@@ -77,6 +90,7 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Does the gateway answer HTTP at all? Any status line will do (anonymous GET / gives 200).
 http_answers() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
     timeout 3 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
         printf "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3
@@ -95,13 +109,23 @@ ceph_cli() { timeout 30 ceph --connect-timeout 10 "$@"; }
 
 # Run a daemon in the foreground (-f keeps it from forking, so the PID we record
 # is the daemon's), in its own session so that neither the CI shell exiting nor
-# Ctrl-C in it reaches the daemon, with its output in a file, not the terminal,
-# and without our lock fd (a daemon holding it would block every later call).
+# Ctrl-C in it reaches the daemon, with its output in a file, not the terminal.
+# Every other inherited fd is closed: a daemon holding our lock fd would block
+# every later call, and one holding a caller's pipe (`start 5>&1 | cat`,
+# `$(...)` in CI) would keep that caller waiting for EOF for ever.
 spawn() {
     local name=$1
     shift
-    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$DIR/pids/$name" \
-        "$@" -f -c "$CONF" </dev/null >>"$DIR/log/$name.out" 2>&1 9>&- &
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    setsid bash -c '
+        for fd in /proc/$$/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec $fd>&-"; fi
+        done 2>/dev/null
+        echo $$ >"$1"
+        shift
+        exec "$@"' _ "$DIR/pids/$name" \
+        "$@" -f -c "$CONF" </dev/null >>"$DIR/log/$name.out" 2>&1 &
     local i
     for ((i = 0; i < 50; i++)); do
         [[ -s $DIR/pids/$name ]] && return 0
@@ -138,14 +162,16 @@ install_packages() {
     t=$(date +%s)
     log "installing ${PACKAGES[*]} (about 70 MB download, 290 MB on disk)"
     export DEBIAN_FRONTEND=noninteractive
+    # Wait for, rather than fail on, another apt/dpkg run holding the lock.
+    local -a apt=(apt-get -o DPkg::Lock::Timeout=300)
     local lists=(/var/lib/apt/lists/*_Packages*)
     # A fresh image often has no package lists, or stale ones whose .debs are
     # gone from the mirror; only then is the slow `apt-get update` worth it.
     if [[ ! -e ${lists[0]} ]] \
-        || ! apt-get install -y --no-install-recommends "${PACKAGES[@]}" >"/tmp/s3sync-ceph-apt.log" 2>&1; then
-        apt-get update >"/tmp/s3sync-ceph-apt.log" 2>&1 \
+        || ! "${apt[@]}" install -y --no-install-recommends "${PACKAGES[@]}" >"/tmp/s3sync-ceph-apt.log" 2>&1; then
+        "${apt[@]}" update >"/tmp/s3sync-ceph-apt.log" 2>&1 \
             || die "apt-get update failed" /tmp/s3sync-ceph-apt.log
-        apt-get install -y --no-install-recommends "${PACKAGES[@]}" >>"/tmp/s3sync-ceph-apt.log" 2>&1 \
+        "${apt[@]}" install -y --no-install-recommends "${PACKAGES[@]}" >>"/tmp/s3sync-ceph-apt.log" 2>&1 \
             || die "apt-get install failed" /tmp/s3sync-ceph-apt.log
     fi
     log "packages installed in $(($(date +%s) - t))s"
@@ -166,7 +192,6 @@ ms bind ipv6 = false
 auth cluster required = none
 auth service required = none
 auth client required = none
-keyring = $DIR/keyring
 run dir = $DIR/run
 pid file = $DIR/run/\$name.pid
 admin socket = $DIR/run/\$name.asok
@@ -212,13 +237,16 @@ stop_daemons() {
         pid=$(pid_of "$name") || continue
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 200; i++)); do # 20 s
-            kill -0 "$pid" 2>/dev/null || break
+            alive "$pid" || break
             sleep 0.1
         done
-        if kill -0 "$pid" 2>/dev/null; then
+        if alive "$pid"; then
             log "$name (pid $pid) ignored SIGTERM for 20s, killing it"
             kill -KILL "$pid" 2>/dev/null || true
-            while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+            for ((i = 0; i < 50; i++)); do
+                alive "$pid" || break
+                sleep 0.1
+            done
         fi
     done
 }
@@ -239,13 +267,10 @@ bootstrap() {
     write_conf "$fsid"
     export CEPH_CONF=$CONF
 
-    # The mon wants keys to exist at mkfs even with auth none.
+    # No keyring at all: with auth none neither mkfs nor any daemon needs one.
     {
-        ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *'
-        ceph-authtool "$DIR/keyring" --gen-key -n client.admin \
-            --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *'
         monmaptool --create --fsid "$fsid" --addv a '[v2:127.0.0.1:3300,v1:127.0.0.1:6789]' "$DIR/monmap"
-        ceph-mon --mkfs -c "$CONF" -i a --monmap "$DIR/monmap" --keyring "$DIR/keyring"
+        ceph-mon --mkfs -c "$CONF" -i a --monmap "$DIR/monmap"
     } >>"$DIR/log/mkfs.out" 2>&1 || die "mon mkfs failed" "$DIR/log/mkfs.out"
 
     spawn mon ceph-mon -i a
@@ -300,9 +325,16 @@ on_start_exit() {
 cmd_start() {
     [[ $EUID == 0 ]] || die "must run as root (installs packages, binds ports)"
     if is_running; then
-        http_answers "$(<"$DIR/port")" || wait_for rgw 60 http_answers "$(<"$DIR/port")"
-        print_env
-        return 0
+        # Possibly still starting (a concurrent start just finished bootstrap).
+        local deadline=$((SECONDS + 30))
+        while pid_of rgw >/dev/null && ((SECONDS < deadline)); do
+            if http_answers "$(<"$DIR/port")"; then
+                print_env
+                return 0
+            fi
+            sleep 0.2
+        done
+        log "the running gateway does not answer; starting a new one"
     fi
     # Leftovers of a crashed or failed run: clear them before the port check,
     # so our own half-dead daemons are not mistaken for someone else's.
