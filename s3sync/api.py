@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +133,9 @@ class AsyncClient:
             raise errors.NotFoundError(f"folder does not exist: {target.parent}")
         tmp, info, _ = await self.store.download_to_temp(bucket, key, target)
         try:
+            # The temp file is created 0600 so nobody reads it half-written; the finished
+            # file gets the mode `cp` would give it: the old file's, else 0666 less umask.
+            os.chmod(tmp, _mode_for(target))
             os.replace(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -161,6 +165,15 @@ class AsyncClient:
         if expires <= 0:
             raise errors.UsageError("expires must be a positive number of seconds")
         return await self.store.presign(bucket, key, expires)
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        mask = os.umask(0o022)  # the only way to read the umask: set it, then restore it
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def check_acl(acl: str) -> str:
