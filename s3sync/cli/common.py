@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ class Common:
     def load_config(self) -> config_mod.Config:
         return config_mod.load(self.config_path)
 
-    def connection(self, cfg: config_mod.Config, *, pool: int = 64) -> Connection:
+    def connection(
+        self, cfg: config_mod.Config, *, pool: int = 64, attempts: int | None = None
+    ) -> Connection:
         endpoint = resolve_endpoint(self.endpoint_url, cfg.endpoint_url)
         if endpoint is not None and not endpoint.startswith(("http://", "https://")):
             raise errors.UsageError(f"invalid endpoint URL {endpoint!r}: must start with http:// or https://")
@@ -54,7 +57,7 @@ class Common:
                 raise errors.UsageError(f"CA bundle not found: {bundle}")
             verify = str(bundle)
         secret = cfg.secret_access_key.get_secret_value() if cfg.secret_access_key else None
-        return Connection(
+        conn = Connection(
             endpoint_url=endpoint,
             region=self.region or cfg.region,
             profile=self.profile or cfg.profile,
@@ -64,6 +67,7 @@ class Common:
             verify=verify,
             max_pool_connections=pool,
         )
+        return conn if attempts is None else dataclasses.replace(conn, max_attempts=attempts)
 
     def configure_logging(self, cfg: config_mod.Config | None = None) -> None:
         fmt = self.log_format or (cfg.log_format if cfg else None) or "console"

@@ -10,6 +10,9 @@ import click
 
 from s3sync.api import CANNED_ACLS, AsyncClient
 from s3sync.cli.common import Common, common_options, group, run_async, s3_url
+from s3sync.errors import NotFoundError, UsageError
+
+TOOLBOX_ATTEMPTS = 3
 
 
 def s3_time(moment: datetime) -> str:
@@ -21,7 +24,9 @@ def s3_time(moment: datetime) -> str:
 def _client(common: Common) -> AsyncClient:
     cfg = common.load_config()
     common.configure_logging(cfg)
-    return AsyncClient(conn=common.connection(cfg))
+    # One command typed by a person: give up on an unreachable endpoint within seconds
+    # (the AWS CLI's 3 attempts), not after the adapter's patient default for syncs.
+    return AsyncClient(conn=common.connection(cfg, attempts=TOOLBOX_ATTEMPTS))
 
 
 @group.command()
@@ -97,8 +102,8 @@ def put(common: Common, source: str, url: str, acl: str | None, content_type: st
     """Upload FILE (or - for stdin) to s3://BUCKET/KEY."""
     target = s3_url(url, need_key=True)
     if source != "-" and not Path(source).is_file():
-        from s3sync.errors import NotFoundError
-
+        if Path(source).exists():
+            raise UsageError(f"not a file: {source}")
         raise NotFoundError(f"no such file: {source}")
 
     async def job() -> None:
