@@ -133,6 +133,9 @@ def parse(path: Path) -> Config:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        # Not an OSError nor a YAMLError: without this it escaped as a traceback.
+        raise ConfigError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from exc
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" line {where.line + 1}" if where is not None else ""
@@ -180,6 +183,7 @@ def _first_problem(exc: ValidationError) -> str:
     field = _dotted(tuple(error["loc"]))
     if error["type"] == "extra_forbidden":
         return f"{field}: unknown key"
-    message = error["msg"].removeprefix("Value error, ")
+    # Lists in the file are tuples in the (frozen) models; speak of what the user wrote.
+    message = error["msg"].removeprefix("Value error, ").replace("valid tuple", "valid list")
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{field}: {message}{extra}"
