@@ -188,7 +188,7 @@ def _from_client_error(exc: bex.ClientError, what: str) -> errors.S3SyncError:
     if code in _NOT_FOUND:
         return errors.NotFoundError(f"not found: {what}")
     if code in _BAD_CREDENTIALS:
-        return errors.CredentialsError(f"the server refused the credentials ({code})")
+        return errors.CredentialsError(f"{what}: the server refused the credentials ({code})")
     if code in _DENIED:
         return errors.AccessDeniedError(f"access denied: {what}")
     if code == "BucketNotEmpty":
@@ -279,6 +279,9 @@ class S3Store:
             async with client_cm as client:
                 yield cls(client, conn)
         except ValueError as exc:
+            if isinstance(exc, bex.InvalidRegionError):
+                # Raised when the client is created, so it escaped as a traceback.
+                raise errors.UsageError(f"invalid region {exc.kwargs.get('region_name')!r}") from exc
             # botocore raises a bare ValueError for an endpoint URL it cannot parse.
             if "endpoint" in str(exc).lower() or "url" in str(exc).lower():
                 raise errors.UsageError(f"invalid endpoint URL: {conn.endpoint_url}") from exc
