@@ -11,10 +11,7 @@ import sys
 import click
 
 from s3sync import errors
-from s3sync.cli import (
-    sync,  # noqa: F401
-    toolbox,  # noqa: F401  (registers the commands)
-)
+from s3sync.cli import doctor, sync, toolbox  # noqa: F401  (importing registers the commands)
 from s3sync.cli.common import group
 
 
