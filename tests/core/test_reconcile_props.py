@@ -1,0 +1,474 @@
+"""Properties of the reconciler over random histories, run against ``model_sync``.
+
+A history is what users (and other tools) did to both sides of a pair, with syncs in
+between; then one more sync is planned and carried out by the model executor. The
+paths come from a three-name alphabet so that both sides touch the same names often,
+and contents from a small pool of same-size values so that only hashes tell them apart.
+
+(a) convergence: after the plan, the sides agree (what "agree" means per mode below);
+(b) no loss: every version present before the sync is still at its path, in its conflict
+    copy or in the trash, unless the user superseded it (see ``lost_versions``);
+(c) quiet: the next plan moves and records nothing (only the same, stable skips);
+(d) no base rows (first sync, lost state): nothing is deleted;
+(e) direction: push never touches local, pull never touches remote;
+(f) a multi-round state machine keeps (b) (and (a), (c)) across many syncs;
+(g) hashing only where ``paths_needing_hash`` says decides like hashing everything.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from s3sync.core.model import Side
+from s3sync.core.paths import RelPath
+from s3sync.core.plan import (
+    Action,
+    Conflict,
+    DeleteLocal,
+    DeleteRemote,
+    Download,
+    Forget,
+    Plan,
+    Skip,
+    Upload,
+)
+from s3sync.core.reconcile import Mode, Options, Policy, reconcile
+from s3sync.core.safety import DeleteLimit, check
+from tests.core.model_sync import STYLES, World, gather, md5_of, simulate
+
+PATHS = [RelPath(p) for p in ("a", "b.txt", "d/c")]
+SIDES = [Side.LOCAL, Side.REMOTE]
+STAMPS = ["20260101-000000", "20260101-000001"]  # syncs in the same second share one
+DEFAULT_LIMIT = DeleteLimit.parse("50%")
+
+EXAMPLES = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+paths = st.sampled_from(PATHS)
+sides = st.sampled_from(SIDES)
+contents = st.integers(0, 12)  # 0-9 are one byte long: same size, other bytes
+styles = st.sampled_from(STYLES)
+
+
+def options_in(modes: list[Mode]) -> st.SearchStrategy[Options]:
+    return st.builds(
+        Options,
+        mode=st.sampled_from(modes),
+        no_delete=st.booleans(),
+        conflict=st.sampled_from(Policy),
+        checksum=st.booleans(),
+        stamp=st.sampled_from(STAMPS),
+    )
+
+
+options = options_in(list(Mode))
+
+user_steps = st.one_of(
+    st.tuples(st.just("write"), sides, paths, contents, styles),
+    st.tuples(st.just("touch"), sides, paths, styles),
+    st.tuples(st.just("delete"), sides, paths),
+)
+
+
+def apply_user_step(world: World, step: tuple[object, ...]) -> None:
+    kind, side, rel = step[0], step[1], step[2]
+    assert isinstance(rel, str)
+    rel = RelPath(rel)
+    if kind == "write":
+        content, style = step[3], step[4]
+        assert isinstance(content, int)
+        assert isinstance(style, str)
+        if side is Side.LOCAL:
+            world.write_local(rel, content)
+        else:
+            world.write_remote(rel, content, style)
+    elif kind == "touch":
+        if side is Side.LOCAL:
+            world.touch_local(rel)
+        else:
+            assert isinstance(step[3], str)
+            world.touch_remote(rel, step[3])
+    elif side is Side.LOCAL:
+        world.delete_local(rel)
+    else:
+        world.delete_remote(rel)
+
+
+def rails_fire(world: World, plan: Plan, base_count: int) -> bool:
+    return bool(
+        check(
+            plan,
+            base_count=base_count,
+            local_count=len(world.local),
+            remote_count=len(world.remote),
+            limit=DEFAULT_LIMIT,
+        )
+    )
+
+
+@st.composite
+def histories(draw: st.DrawFn, *, lose_state: bool | None = None) -> World:
+    """A world shaped by edits on both sides and by up to three earlier syncs.
+
+    The world itself is what a failing example prints: the state the last sync starts
+    from, enough to replay it by hand.
+    """
+    world = World()
+    for step in draw(st.lists(user_steps, max_size=6)):
+        apply_user_step(world, step)
+    for _ in range(draw(st.integers(0, 3))):
+        opts = draw(options)
+        snaps = gather(world, opts.checksum)
+        plan = reconcile(snaps.base, snaps.local, snaps.remote, opts)
+        if not rails_fire(world, plan, len(snaps.base)):
+            world = simulate(world, plan, use_trash=draw(st.booleans()))
+        for step in draw(st.lists(user_steps, max_size=5)):
+            apply_user_step(world, step)
+    if lose_state if lose_state is not None else draw(st.integers(0, 9)) == 0:
+        world.base.clear()
+    world.trash.clear()  # only what the last sync trashes matters to (b)
+    return world
+
+
+def plan_for(world: World, opts: Options) -> Plan:
+    snaps = gather(world, opts.checksum)
+    plan = reconcile(snaps.base, snaps.local, snaps.remote, opts)
+    note(f"hashed={snaps.hashed} headed={snaps.headed}")
+    note(f"plan={plan}")
+    return plan
+
+
+# -- the properties, as checks shared by the one-round tests and the state machine -------
+
+
+def skipped(plan: Plan) -> set[RelPath]:
+    return {a.rel for a in plan if isinstance(a, Skip)}
+
+
+def convergence_errors(before: World, plan: Plan, after: World, opts: Options) -> list[str]:
+    """(a) What "the sides agree" means after a plan ran, per mode.
+
+    both: same paths, same contents; with no_delete the only differences are paths the
+          plan skipped (a delete it did not propagate), each present on one side only.
+    push: every local path holds local's content remotely; a remote-only path is one the
+          plan skipped (no_delete, or an object push has no history of); local untouched.
+    pull: the mirror image (a local edit to a remotely deleted file is skipped, kept).
+    """
+    here, there = after.contents(Side.LOCAL), after.contents(Side.REMOTE)
+    errors = []
+    if opts.mode is Mode.BOTH:
+        agree = (set(here) | set(there)) - skipped(plan)
+    elif opts.mode is Mode.PUSH:
+        agree = set(here)
+        if after.local != before.local:
+            errors.append("push changed the local side")
+    else:
+        agree = set(there)
+        if after.remote != before.remote:
+            errors.append("pull changed the remote side")
+    for rel in sorted(set(here) | set(there)):
+        if rel in agree:
+            if here.get(rel) != there.get(rel):
+                errors.append(f"{rel}: local {here.get(rel)} != remote {there.get(rel)}")
+        elif rel not in skipped(plan):
+            errors.append(f"{rel}: only on one side and not skipped")
+    if opts.mode is Mode.BOTH and not opts.no_delete and skipped(plan):
+        errors.append(f"mode both skipped {sorted(skipped(plan))}")
+    for rel in skipped(plan):
+        if (rel in here) == (rel in there):
+            errors.append(f"{rel}: skipped but on {'both' if rel in here else 'no'} side(s)")
+    return errors
+
+
+def base_errors(after: World) -> list[str]:
+    """Equal is recorded: a path with equal content on both sides has a base row that
+    describes both exactly (else the next delete would resurrect instead)."""
+    errors = []
+    for rel in sorted(set(after.local) & set(after.remote)):
+        f, o = after.local[rel], after.remote[rel]
+        if f.content != o.content:
+            continue
+        row = after.base.get(rel)
+        if row is None:
+            errors.append(f"{rel}: equal on both sides but no base row")
+        elif (row.local.size, row.local.mtime_ns, row.remote.etag, row.md5) != (
+            len(b"%d" % f.content), f.mtime, o.etag, md5_of(f.content)
+        ):
+            errors.append(f"{rel}: base row {row} does not describe {f} / {o}")
+    return errors
+
+
+CONFLICT_COPY = r"^(?P<head>(?:.*/)?)(?P<stem>.+?)\.conflict-\d{8}-\d{6}(?:-\d+)?-(?P<side>local|remote)(?P<ext>\.[^./]+)?$"
+
+
+def lost_versions(before: World, plan: Plan, after: World) -> list[str]:
+    """(b) Versions present before the sync that survive nowhere they may.
+
+    A version (a content on one side at a path) must afterwards be at that path (either
+    side), in the conflict copy the plan made for that path, or in the trash under that
+    path. The one loss a sync may cause is the user's own: the version is the base
+    content of the path, and the user changed or deleted the path on the other side
+    since, so propagating that change replaces it.
+    """
+    copies = {a.rel: a.copy_rel for a in plan if isinstance(a, Conflict) and a.copy_rel}
+    trashed = {(t.rel, t.content) for t in after.trash[len(before.trash) :]}
+    lost = []
+    for side in SIDES:
+        for rel, content in sorted(before.contents(side).items()):
+            places = [rel, *([copies[rel]] if rel in copies else [])]
+            if any(
+                content in (after.contents(s).get(p) for s in SIDES) for p in places
+            ):
+                continue
+            if (rel, content) in trashed:
+                continue
+            row = before.base.get(rel)
+            other = before.contents(side.other).get(rel)
+            superseded = (
+                row is not None
+                and row.md5 == md5_of(content)
+                and (other is None or md5_of(other) != row.md5)
+            )
+            if not superseded:
+                lost.append(f"{side.value} {rel} content {content}")
+    return lost
+
+
+def quiet_errors(after: World, plan: Plan, opts: Options) -> list[str]:
+    """(c) The next plan moves and records nothing, and skips just what this one did."""
+    snaps = gather(after, opts.checksum)
+    again = reconcile(snaps.base, snaps.local, snaps.remote, opts)
+    errors = []
+    if not again.is_quiet():
+        errors.append(f"second plan is not quiet: {again}")
+    elif skipped(again) != skipped(plan):
+        errors.append(f"second plan skips {skipped(again)}, the first {skipped(plan)}")
+    return errors
+
+
+def copy_name_errors(plan: Plan) -> list[str]:
+    errors = []
+    for a in plan:
+        if isinstance(a, Conflict) and a.copy_rel is not None:
+            m = re.match(CONFLICT_COPY, a.copy_rel)
+            if not m or m["side"] != a.winner.other.value:
+                errors.append(f"bad conflict copy name {a.copy_rel} for {a.rel}")
+            elif m["head"] + m["stem"] + (m["ext"] or "") != a.rel:
+                errors.append(f"conflict copy {a.copy_rel} is not named after {a.rel}")
+    return errors
+
+
+def run_one(world: World, opts: Options, use_trash: bool) -> tuple[Plan, World]:
+    plan = plan_for(world, opts)
+    after = simulate(world, plan, use_trash=use_trash)
+    note(f"after={after}")
+    return plan, after
+
+
+# -- (a) (b) (c) after one sync --------------------------------------------------------------
+
+
+@EXAMPLES
+@given(world=histories(), opts=options, use_trash=st.booleans())
+def test_a_sides_agree_after_a_sync(world: World, opts: Options, use_trash: bool) -> None:
+    plan, after = run_one(world, opts, use_trash)
+    assert convergence_errors(world, plan, after, opts) == []
+    assert base_errors(after) == []
+    assert copy_name_errors(plan) == []
+
+
+@EXAMPLES
+@given(world=histories(), opts=options, use_trash=st.booleans())
+def test_b_no_version_is_lost(world: World, opts: Options, use_trash: bool) -> None:
+    plan, after = run_one(world, opts, use_trash)
+    assert lost_versions(world, plan, after) == []
+
+
+@EXAMPLES
+@given(world=histories(), opts=options, use_trash=st.booleans())
+def test_c_second_plan_is_quiet(world: World, opts: Options, use_trash: bool) -> None:
+    plan, after = run_one(world, opts, use_trash)
+    assert quiet_errors(after, plan, opts) == []
+
+
+# -- (d) no base, (e) direction, (g) hashing ------------------------------------------------
+
+
+@EXAMPLES
+@given(world=histories(lose_state=True), opts=options, use_trash=st.booleans())
+def test_d_without_base_rows_nothing_is_deleted(
+    world: World, opts: Options, use_trash: bool
+) -> None:
+    plan, after = run_one(world, opts, use_trash)
+    assert not [a for a in plan if isinstance(a, DeleteLocal | DeleteRemote | Forget)]
+    # With no base nothing can be "the user's own change": every version survives.
+    assert lost_versions(world, plan, after) == []
+    assert convergence_errors(world, plan, after, opts) == []
+
+
+def touches(action: Action) -> set[Side]:
+    match action:
+        case Upload() | DeleteRemote():
+            return {Side.REMOTE}
+        case Download() | DeleteLocal():
+            return {Side.LOCAL}
+        case Conflict():
+            return {Side.LOCAL, Side.REMOTE}
+        case _:
+            return set()
+
+
+@EXAMPLES
+@given(
+    world=histories(),
+    opts=options_in([Mode.PUSH, Mode.PULL]),
+    use_trash=st.booleans(),
+)
+def test_e_push_and_pull_never_touch_their_source(
+    world: World, opts: Options, use_trash: bool
+) -> None:
+    source = Side.LOCAL if opts.mode is Mode.PUSH else Side.REMOTE
+    plan, after = run_one(world, opts, use_trash)
+    assert [a for a in plan if source in touches(a)] == []
+    assert after.contents(source) == world.contents(source)
+    files = (lambda w: w.local) if source is Side.LOCAL else (lambda w: w.remote)
+    assert files(after) == files(world)  # not even an mtime or an ETag
+
+
+def decisions(plan: Plan) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    for a in plan:
+        detail: tuple[object, ...] = ()
+        if isinstance(a, Upload | DeleteRemote):
+            detail = (a.preserve_remote,)
+        elif isinstance(a, Download):
+            detail = (a.preserve_local,)
+        elif isinstance(a, Conflict):
+            detail = (a.winner, a.copy_rel)
+        out.append((a.action, a.rel, *detail))
+    return out
+
+
+@EXAMPLES
+@given(world=histories(), opts=options)
+def test_g_hashing_only_where_needed_decides_like_hashing_everything(
+    world: World, opts: Options
+) -> None:
+    snaps = gather(world, opts.checksum)
+    oracle = gather(world, opts.checksum, hash_everything=True)
+    plan = reconcile(snaps.base, snaps.local, snaps.remote, opts)
+    full = reconcile(oracle.base, oracle.local, oracle.remote, opts)
+    note(f"hashed={snaps.hashed} plan={plan}")
+    assert decisions(plan) == decisions(full)
+
+
+# -- (f) many rounds ------------------------------------------------------------------------------
+
+
+class ManyRounds(RuleBasedStateMachine):
+    """Users edit both sides between syncs; every version they wrote stays somewhere
+    (a path on either side, or the trash) until they themselves replace or delete it
+    where it is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = World()
+        self.live: set[int] = set()  # versions no user has superseded
+        self.fresh = 9
+
+    def new_content(self) -> int:
+        self.fresh += 1
+        return self.fresh
+
+    def pick(self, i: int) -> RelPath:
+        names = sorted({*PATHS, *self.world.local, *self.world.remote})
+        return names[i % len(names)]
+
+    def supersede(self, side: Side, rel: RelPath) -> None:
+        current = self.world.contents(side).get(rel)
+        if current is not None:
+            self.live.discard(current)
+
+    @rule(i=st.integers(0, 20))
+    def edit_local(self, i: int) -> None:
+        rel = self.pick(i)
+        self.supersede(Side.LOCAL, rel)
+        content = self.new_content()
+        self.world.write_local(rel, content)
+        self.live.add(content)
+
+    @rule(i=st.integers(0, 20), style=styles)
+    def edit_remote(self, i: int, style: str) -> None:
+        rel = self.pick(i)
+        self.supersede(Side.REMOTE, rel)
+        content = self.new_content()
+        self.world.write_remote(rel, content, style)
+        self.live.add(content)
+
+    @rule(i=st.integers(0, 20), style=styles)
+    def same_edit_on_both_sides(self, i: int, style: str) -> None:
+        rel = self.pick(i)
+        self.supersede(Side.LOCAL, rel)
+        self.supersede(Side.REMOTE, rel)
+        content = self.new_content()
+        self.world.write_local(rel, content)
+        self.world.write_remote(rel, content, style)
+        self.live.add(content)
+
+    @rule(i=st.integers(0, 20))
+    def touch_local(self, i: int) -> None:
+        self.world.touch_local(self.pick(i))
+
+    @rule(i=st.integers(0, 20), style=styles)
+    def touch_remote(self, i: int, style: str) -> None:
+        self.world.touch_remote(self.pick(i), style)
+
+    @rule(i=st.integers(0, 20))
+    def delete_local(self, i: int) -> None:
+        rel = self.pick(i)
+        self.supersede(Side.LOCAL, rel)
+        self.world.delete_local(rel)
+
+    @rule(i=st.integers(0, 20))
+    def delete_remote(self, i: int) -> None:
+        rel = self.pick(i)
+        self.supersede(Side.REMOTE, rel)
+        self.world.delete_remote(rel)
+
+    @rule()
+    def lose_state(self) -> None:
+        self.world.base.clear()
+
+    @rule(opts=options, use_trash=st.booleans(), force=st.booleans())
+    def sync(self, opts: Options, use_trash: bool, force: bool) -> None:
+        before = self.world
+        snaps = gather(before, opts.checksum)
+        plan = reconcile(snaps.base, snaps.local, snaps.remote, opts)
+        note(f"plan={plan}")
+        if rails_fire(before, plan, len(snaps.base)) and not force:
+            return  # exit 3: nothing changes
+        after = simulate(before, plan, use_trash=use_trash)
+        self.world = after
+        assert convergence_errors(before, plan, after, opts) == []
+        assert lost_versions(before, plan, after) == []
+        assert quiet_errors(after, plan, opts) == []
+
+    @invariant()
+    def every_live_version_survives(self) -> None:
+        present = {
+            *self.world.contents(Side.LOCAL).values(),
+            *self.world.contents(Side.REMOTE).values(),
+            *(t.content for t in self.world.trash),
+        }
+        assert self.live <= present, f"lost: {sorted(self.live - present)}"
+
+
+ManyRounds.TestCase.settings = settings(
+    max_examples=120, stateful_step_count=30, deadline=None
+)
+test_f_many_rounds = ManyRounds.TestCase
