@@ -88,3 +88,14 @@ class Cli:
 @pytest.fixture
 def cli(s3server: S3Server, tmp_path: Path) -> Cli:
     return Cli(s3server, tmp_path)
+
+
+def one_error_line(result: Result, code: int, *names: str) -> str:
+    """Assert the CLI failed with ``code`` and exactly one stderr line naming each of ``names``."""
+    assert result.code == code, (result.code, result.err)
+    assert "Traceback" not in result.err, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+    return lines[0]
