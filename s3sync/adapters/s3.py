@@ -168,9 +168,10 @@ def translate_errors(what: str, endpoint: str) -> Iterator[None]:
         ) from exc
     except bex.ProfileNotFound as exc:
         raise errors.CredentialsError(f"AWS profile not found: {exc.kwargs.get('profile')}") from exc
-    except bex.SSLError as exc:
+    except (bex.SSLError, aiohttp.ClientSSLError) as exc:
         raise errors.EndpointError(f"TLS failed with {endpoint}: {exc}") from exc
-    except (bex.EndpointConnectionError, bex.ConnectTimeoutError) as exc:
+    # aiohttp's own connect error reaches here from requests made without botocore.
+    except (bex.EndpointConnectionError, bex.ConnectTimeoutError, aiohttp.ClientConnectorError) as exc:
         raise errors.EndpointError(f"cannot reach endpoint {endpoint}") from exc
     except (bex.ConnectionClosedError, bex.ReadTimeoutError, bex.ResponseStreamingError) as exc:
         raise errors.EndpointError(f"connection to {endpoint} failed during {what}") from exc
