@@ -11,7 +11,7 @@ import sys
 import click
 
 from s3sync import errors
-from s3sync.cli import doctor, sync, toolbox  # noqa: F401  (importing registers the commands)
+from s3sync.cli import doctor, service, sync, toolbox  # noqa: F401  (importing registers the commands)
 from s3sync.cli.common import group
 
 

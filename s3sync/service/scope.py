@@ -1,0 +1,450 @@
+"""Scoped passes: the engine's sync, restricted to the paths a hint named.
+
+A watch pass looks only at the touched paths: it re-stats them, HEADs their keys (or
+lists a narrow prefix), loads their base rows and hands that small snapshot to the
+same reconciler, rails and executor as a full sync. A poll pass lists the whole prefix
+(a complete listing, or the pass fails) and looks only at the keys whose size or ETag
+differ from the base. Nothing outside the scope is read, so nothing outside it can be
+mistaken for a delete; inside it, absence is only believed from a fresh stat, a HEAD
+that said 404, or a complete listing.
+
+``ScopedSync`` is a ``PairSync`` whose snapshot step is scoped: the lock, the root and
+bucket checks, hashing, planning, execution and the ``last_run`` record are the engine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import stat
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from sqlalchemy import func, select
+
+from s3sync import errors
+from s3sync.adapters import localfs
+from s3sync.adapters.s3 import TEMP_MARKER, S3Store, content_md5, mtime_ns_of, plain_md5
+from s3sync.adapters.statedb import StateStore, _row_to_base, entries
+from s3sync.core import safety
+from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
+from s3sync.core.paths import RelPath, nfc, why_unmappable
+from s3sync.core.plan import Action, Forget, Plan
+from s3sync.engine import PairSpec, PairSync, Snapshots
+from s3sync.filters import IGNORE_FILE
+
+log = structlog.get_logger()
+
+# Above this many paths one listing of the prefix is cheaper than a HEAD per key.
+HEAD_LIMIT = 256
+# SQLite caps bound parameters; load base rows in chunks below that.
+SQL_CHUNK = 500
+
+
+@dataclass
+class Scope:
+    """Paths to look at, relative to the root as named on disk (not yet NFC).
+
+    ``folders`` stand for everything below them (a folder created, moved or deleted
+    as a whole sends no event for its files). ``full`` asks for a full sync instead.
+    """
+
+    files: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)
+    full: bool = False
+
+    def merge(self, other: Scope) -> None:
+        self.files |= other.files
+        self.folders |= other.folders
+        self.full = self.full or other.full
+
+    def __len__(self) -> int:
+        return len(self.files) + len(self.folders)
+
+    def __bool__(self) -> bool:
+        return self.full or bool(self.files) or bool(self.folders)
+
+    def take(self) -> Scope:
+        """Hand the collected paths over and start empty again."""
+        taken = Scope(self.files, self.folders, self.full)
+        self.files, self.folders, self.full = set(), set(), False
+        return taken
+
+    def narrowed(self) -> Scope:
+        """Drop paths already covered by a folder of the scope."""
+        folders = {f for f in self.folders if not _under_any(f, self.folders - {f})}
+        files = {f for f in self.files if not _under_any(f, folders)}
+        return Scope(files, folders, self.full)
+
+
+def _under_any(disk: str, folders: Iterable[str]) -> bool:
+    return any(disk.startswith(folder + "/") for folder in folders)
+
+
+def hint_paths(event_paths: Iterable[tuple[str, bool]], root: str) -> Scope:
+    """Turn (absolute path, is a folder) pairs from the watcher into a scope.
+
+    Temp files of our own downloads are dropped: the rename that installs them names
+    the destination, which is what matters. A change to the root itself or to
+    ``.s3syncignore`` (which changes what the whole pair sees) asks for a full sync.
+    """
+    scope = Scope()
+    prefix = root.rstrip("/") + "/"
+    for raw, is_dir in event_paths:
+        if raw.rstrip("/") == root.rstrip("/"):
+            scope.full = True
+            continue
+        if not raw.startswith(prefix):
+            continue
+        disk = raw[len(prefix):].rstrip("/")
+        leaf = disk.rpartition("/")[2]
+        if not disk or TEMP_MARKER in leaf:
+            continue
+        if disk == IGNORE_FILE:
+            scope.full = True
+        (scope.folders if is_dir else scope.files).add(disk)
+    return scope
+
+
+class FullSyncNeeded(Exception):
+    """A scoped pass cannot be trusted here (no history yet, or foreign state)."""
+
+
+class NothingChanged(Exception):
+    """A poll found the listing equal to the base and had no paths to look at."""
+
+
+@dataclass
+class LocalView:
+    entries: dict[RelPath, LocalEntry] = field(default_factory=dict)
+    disk_names: dict[RelPath, str] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    unknown: set[RelPath] = field(default_factory=set)  # could not look: never a delete
+    unknown_folders: set[RelPath] = field(default_factory=set)
+
+    def add(self, disk: str, entry: LocalEntry) -> None:
+        rel = RelPath(nfc(disk))
+        self.entries[rel] = entry
+        if rel != disk:
+            self.disk_names[rel] = disk
+
+    def skip(self, disk: str, why: str) -> None:
+        self.skipped.append((disk, why))
+        self.unknown.add(RelPath(nfc(disk)))
+
+
+@dataclass
+class Counts:
+    """How many files each side holds, for the rails: exact where known, else estimated."""
+
+    base: int
+    local: int
+    remote: int
+
+
+class ScopedSync(PairSync):
+    """One pass over a scope (a watch batch), or over what a listing shows changed (a poll)."""
+
+    def __init__(
+        self,
+        store: S3Store,
+        spec: PairSpec,
+        state_dir: Path,
+        scope: Scope,
+        *,
+        poll: bool = False,
+        settle: float = 0.0,
+    ) -> None:
+        super().__init__(store, spec, state_dir, dry_run=False, force=False, wait=False)
+        self.scope = scope.narrowed()
+        self.poll = poll
+        self.settle = settle
+        self.deferred: set[str] = set()  # disk paths still being written: looked at later
+        self.looked_at = 0
+        self._counts = Counts(0, 0, 0)
+
+    # -- the scoped snapshot -----------------------------------------------------
+
+    async def _gather(self, state: StateStore) -> Snapshots:
+        self._require_history(state)
+        base_count = _count_rows(state)
+        listing: dict[RelPath, RemoteEntry] | None = None
+        files = set(self.scope.files)
+        if self.poll:
+            listing = await self._listing()
+            files |= _changed_since_base(listing, _remote_tags(state))
+            if not files and not self.scope.folders:
+                raise NothingChanged
+        local = await asyncio.to_thread(self._look_locally, files, self.scope.folders)
+        rels = set(local.entries) | local.unknown | {RelPath(nfc(f)) for f in files}
+        folders = {RelPath(nfc(f)) for f in self.scope.folders}
+        base = _load_rows(state, rels, folders)
+        if listing is not None:
+            remote = _pick(listing, rels | set(base), folders)
+        else:
+            remote = await self._look_remotely(rels | set(base), folders)
+        snaps = self._assemble(base, local, remote)
+        remote_total = len(listing) if listing is not None else None
+        self._counts = _estimate(base_count, snaps, remote_total)
+        self.looked_at = len(set(snaps.base) | set(snaps.local) | set(snaps.remote))
+        return snaps
+
+    def _require_history(self, state: StateStore) -> None:
+        recorded = state.get_json("identity")
+        if recorded is None or recorded != self._identity():
+            # No history yet, or someone else's: only a full (first) sync is safe.
+            raise FullSyncNeeded("no matching sync history for this pair")
+
+    def _assemble(
+        self,
+        base: dict[RelPath, BaseEntry],
+        local: LocalView,
+        remote: dict[RelPath, RemoteEntry],
+    ) -> Snapshots:
+        retired: list[Action] = []
+        for rel in list(base):
+            if self.filter.excluded_file(rel):
+                del base[rel]
+                retired.append(Forget(rel, "excluded"))
+        for rel in [r for r in remote if self.filter.excluded_file(r)]:
+            del remote[rel]
+        hidden = set(local.unknown) | self._fresh(local)
+        for rel in list(base) + list(remote) + list(local.entries):
+            if rel in hidden or any(rel.startswith(f + "/") for f in local.unknown_folders):
+                base.pop(rel, None)
+                remote.pop(rel, None)
+                local.entries.pop(rel, None)
+        for disk, why in local.skipped:
+            log.warning("path_skipped", rel=disk, reason=why)
+        return Snapshots(base, local.entries, remote, retired, local.skipped, local.disk_names, [])
+
+    def _fresh(self, local: LocalView) -> set[RelPath]:
+        """Files written within the settle time: maybe still being written, so wait."""
+        if self.settle <= 0:
+            return set()
+        cutoff = time.time_ns() - int(self.settle * 1e9)
+        fresh = {rel for rel, e in local.entries.items() if e.mtime_ns > cutoff}
+        self.deferred |= {local.disk_names.get(rel, rel) for rel in fresh}
+        return fresh
+
+    # -- local side --------------------------------------------------------------
+
+    def _look_locally(self, files: Iterable[str], folders: Iterable[str]) -> LocalView:
+        view = LocalView()
+        for disk in files:
+            self._look_at_file(disk, view)
+        for disk in folders:
+            self._look_at_folder(disk, view)
+        return view
+
+    def _look_at_file(self, disk: str, view: LocalView) -> None:
+        if not _is_utf8(disk):
+            return
+        path = self.spec.local_root / disk
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                if not self.spec.options.follow_symlinks:
+                    view.skip(disk, "symlink (not followed)")
+                    return
+                st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # gone: absent is what a fresh stat says
+        except OSError as exc:
+            why = "broken symlink" if exc.errno in (errno.ENOENT, errno.ELOOP) else f"cannot stat: {exc.strerror}"
+            view.skip(disk, why)
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self._look_at_folder(disk, view)
+        elif not stat.S_ISREG(st.st_mode):
+            view.skip(disk, "not a regular file")
+        elif not self.filter.excluded_file(nfc(disk)):
+            view.add(disk, LocalEntry(st.st_size, st.st_mtime_ns))
+
+    def _look_at_folder(self, disk: str, view: LocalView) -> None:
+        rel = RelPath(nfc(disk))
+        path = self.spec.local_root / disk
+        if not _is_utf8(disk) or self.filter.excluded(rel, True):
+            return
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                if not self.spec.options.follow_symlinks:
+                    view.unknown_folders.add(rel)
+                    view.skipped.append((disk, "symlink (not followed)"))
+                    return
+                st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # the whole folder is gone: a fresh look says absent
+        except OSError as exc:
+            view.unknown_folders.add(rel)
+            view.skipped.append((disk + "/", f"cannot stat: {exc.strerror}"))
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            self._look_at_file(disk, view)
+            return
+        self._scan_folder(disk, rel, path, view)
+
+    def _scan_folder(self, disk: str, rel: RelPath, path: Path, view: LocalView) -> None:
+        try:
+            found = localfs.scan(
+                path,
+                lambda sub, is_dir: self.filter.excluded(f"{rel}/{sub}", is_dir),
+                follow_symlinks=self.spec.options.follow_symlinks,
+            )
+        except errors.LocalIOError as exc:
+            view.unknown_folders.add(rel)
+            view.skipped.append((disk + "/", str(exc)))
+            return
+        for sub, entry in found.entries.items():
+            view.add(f"{disk}/{found.disk_names.get(sub, sub)}", entry)
+        for folder in found.unreadable:
+            view.unknown_folders.add(RelPath(f"{rel}/{folder}"))
+        for sub_disk, why in found.skipped:
+            view.skip(f"{disk}/{sub_disk}", why)
+
+    # -- remote side -------------------------------------------------------------
+
+    async def _listing(self) -> dict[RelPath, RemoteEntry]:
+        remote, skipped = await self._list_remote()
+        for key, why in skipped:
+            log.debug("path_skipped", key=key, reason=why)
+        return remote
+
+    async def _look_remotely(
+        self, rels: set[RelPath], folders: set[RelPath]
+    ) -> dict[RelPath, RemoteEntry]:
+        if len(rels) + len(folders) > HEAD_LIMIT:
+            return _pick(await self._listing(), rels, folders)
+        # A key whose name is not plain ASCII may be stored in another Unicode form
+        # than our NFC name; a HEAD would miss it, a listing of its folder does not.
+        prefixes = tuple(f + "/" for f in folders)
+        loose = {r for r in rels if not (prefixes and r.startswith(prefixes))}
+        by_listing = {r for r in loose if not r.isascii()}
+        parents = {RelPath(r.rpartition("/")[0]) for r in by_listing}
+        remote: dict[RelPath, RemoteEntry] = {}
+        for folder in {*folders, *parents}:
+            remote.update(_pick(await self._list_under(folder), by_listing, folders))
+        remote.update(await self._heads(loose - by_listing))
+        return remote
+
+    async def _heads(self, rels: Iterable[RelPath]) -> dict[RelPath, RemoteEntry]:
+        slots = asyncio.Semaphore(self.spec.options.concurrency)
+        found: dict[RelPath, RemoteEntry] = {}
+
+        async def head(rel: RelPath) -> None:
+            async with slots:
+                info = await self.store.head(self.spec.bucket, self.spec.prefix + rel)
+            if info is not None:
+                found[rel] = RemoteEntry(info.size, info.etag, mtime_ns_of(info), content_md5(info))
+
+        await asyncio.gather(*(head(r) for r in rels))
+        return found
+
+    async def _list_under(self, folder: RelPath) -> dict[RelPath, RemoteEntry]:
+        """A complete listing of one folder's keys (the root's when ``folder`` is empty)."""
+        prefix = self.spec.prefix + (folder + "/" if folder else "")
+        remote: dict[RelPath, RemoteEntry] = {}
+        collided: set[RelPath] = set()
+        async for info in self.store.iter_objects(self.spec.bucket, prefix):
+            name = info.key[len(self.spec.prefix):]
+            if why_unmappable(name) is not None:
+                continue
+            rel = RelPath(nfc(name))
+            if rel in remote or rel in collided:
+                remote.pop(rel, None)
+                collided.add(rel)
+                continue
+            remote[rel] = RemoteEntry(
+                info.size, info.etag, int(info.modified.timestamp()) * 1_000_000_000,
+                plain_md5(info.etag),
+            )
+        return remote
+
+    # -- rails -------------------------------------------------------------------
+
+    def _check_rails(self, plan: Plan, snaps: Snapshots) -> None:
+        # The same rails as a full sync, over the whole pair's (estimated) populations:
+        # a scope of 10,000 local deletes must trip max-delete like a full run would.
+        limit = safety.DeleteLimit.parse(self.spec.options.max_delete)
+        reasons = safety.check(
+            plan,
+            base_count=self._counts.base,
+            local_count=self._counts.local,
+            remote_count=self._counts.remote,
+            limit=limit,
+        )
+        if reasons:
+            log.warning("safety_aborted", reasons=reasons)
+            raise errors.SafetyAbort([*reasons, "nothing was changed"])
+
+
+def _is_utf8(disk: str) -> bool:
+    try:
+        disk.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _pick(
+    listing: Mapping[RelPath, RemoteEntry], rels: set[RelPath], folders: set[RelPath]
+) -> dict[RelPath, RemoteEntry]:
+    prefixes = tuple(f + "/" for f in folders)
+    return {
+        rel: entry for rel, entry in listing.items()
+        if rel in rels or (prefixes and rel.startswith(prefixes))
+    }
+
+
+def _changed_since_base(
+    listing: Mapping[RelPath, RemoteEntry], tags: Mapping[RelPath, tuple[int, str]]
+) -> set[str]:
+    changed: set[str] = {r for r, e in listing.items() if tags.get(r) != (e.size, e.etag)}
+    changed |= {r for r in tags if r not in listing}
+    return changed
+
+
+def _estimate(base_count: int, snaps: Snapshots, remote_total: int | None) -> Counts:
+    """Each side's file count: the base count moved by what the scope saw appear or vanish."""
+    base, local, remote = snaps.base, snaps.local, snaps.remote
+    local_count = base_count + sum(r not in base for r in local) - sum(r not in local for r in base)
+    remote_count = base_count + sum(r not in base for r in remote) - sum(r not in remote for r in base)
+    return Counts(base_count, max(local_count, 0), remote_total if remote_total is not None else max(remote_count, 0))
+
+
+# -- state DB reads the scoped pass needs (the store has no scoped queries) -------
+
+
+def _count_rows(state: StateStore) -> int:
+    with state.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
+
+
+def _remote_tags(state: StateStore) -> dict[RelPath, tuple[int, str]]:
+    query = select(entries.c.rel, entries.c.remote_size, entries.c.remote_etag)
+    with state.engine.connect() as conn:
+        return {RelPath(rel): (size, etag) for rel, size, etag in conn.execute(query)}
+
+
+def _load_rows(
+    state: StateStore, rels: set[RelPath], folders: set[RelPath]
+) -> dict[RelPath, BaseEntry]:
+    found: dict[RelPath, BaseEntry] = {}
+    wanted = sorted(rels)
+    with state.engine.connect() as conn:
+        for start in range(0, len(wanted), SQL_CHUNK):
+            chunk = wanted[start : start + SQL_CHUNK]
+            for row in conn.execute(select(entries).where(entries.c.rel.in_(chunk))):
+                found[RelPath(row.rel)] = _row_to_base(row)
+        for folder in folders:
+            # A range on the primary key, not LIKE: names may hold % and _.
+            low, high = folder + "/", folder + "0"  # "0" sorts right after "/"
+            query = select(entries).where(entries.c.rel >= low, entries.c.rel < high)
+            for row in conn.execute(query):
+                found[RelPath(row.rel)] = _row_to_base(row)
+    return found

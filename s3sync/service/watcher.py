@@ -1,0 +1,101 @@
+"""The local event source: a watchdog observer per root, handed to the loop, debounced.
+
+watchdog calls handlers on its own dispatcher thread. The handler therefore does one
+thing, schedule a put on the loop's queue; everything else (filtering, coalescing,
+deciding) happens on the loop. Events are hints: a batch only says which paths to
+look at again, never what happened to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from s3sync.service.scope import Scope, hint_paths
+
+# A folder's own modify/attrib events only say that its listing changed; the files
+# that changed send their own events, so those two are not worth waking up for.
+WATCHED_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent, FileModifiedEvent, FileDeletedEvent, FileMovedEvent,
+    FileClosedEvent, FileAttribEvent, DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
+]
+
+
+class _Bridge(FileSystemEventHandler):
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[FileSystemEvent]) -> None:
+        self._loop = loop
+        self._queue = queue
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        # Runs on watchdog's thread: hand over and return, nothing else.
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+
+@contextlib.asynccontextmanager
+async def watching(root: Path) -> AsyncIterator[asyncio.Queue[FileSystemEvent]]:
+    """Watch ``root`` recursively for the duration of the block; yield the event queue."""
+    queue: asyncio.Queue[FileSystemEvent] = asyncio.Queue()
+    observer: BaseObserver = Observer()
+    observer.schedule(
+        _Bridge(asyncio.get_running_loop(), queue), str(root), recursive=True,
+        event_filter=WATCHED_EVENTS,
+    )
+    await asyncio.to_thread(observer.start)
+    try:
+        yield queue
+    finally:
+        observer.stop()
+        # Joining waits for the emitter threads; off the loop so other pairs go on.
+        await asyncio.shield(asyncio.to_thread(observer.join, 2))
+
+
+async def batches(
+    queue: asyncio.Queue[FileSystemEvent], root: Path, settle: float, max_wait: float
+) -> AsyncIterator[Scope]:
+    """Yield the paths touched, once no event arrived for ``settle`` seconds.
+
+    ``max_wait`` caps how long a batch may keep growing, so that a folder that never
+    goes quiet (a log being appended to) still lets its other changes through; files
+    still being written then are deferred by the pass itself.
+    """
+    loop = asyncio.get_running_loop()
+    top = os.fspath(root)
+    while True:
+        scope = _scope_of(await queue.get(), top)
+        deadline = loop.time() + max_wait
+        while (left := min(settle, deadline - loop.time())) > 0:
+            try:
+                event = await asyncio.wait_for(queue.get(), left)
+            except TimeoutError:
+                break
+            scope.merge(_scope_of(event, top))
+        while not queue.empty():
+            scope.merge(_scope_of(queue.get_nowait(), top))
+        if scope:
+            yield scope
+
+
+def _scope_of(event: FileSystemEvent, root: str) -> Scope:
+    paths = [(os.fsdecode(event.src_path), event.is_directory)]
+    if event.dest_path:
+        paths.append((os.fsdecode(event.dest_path), event.is_directory))
+    return hint_paths(paths, root)
