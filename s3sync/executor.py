@@ -283,8 +283,8 @@ class Executor:
 
     async def _remote_to_trash(self, rel: RelPath, expect: RemoteEntry) -> None:
         """Keep a remote version that is about to be replaced or deleted, in the trash."""
-        dest = self.t.trash_root / self.t.stamp / rel
-        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # A free slot (never os.replace over an earlier trashed version), in owner-only folders.
+        dest = localfs.trash_slot(self.t.trash_root, self.t.stamp, rel)
         tmp, info, _ = await self.store.download_to_temp(self.t.bucket, self.key(rel), dest)
         if info.etag != expect.etag:
             tmp.unlink(missing_ok=True)

@@ -172,15 +172,42 @@ def install(tmp: Path, dest: Path, mtime_ns: int) -> LocalEntry:
     return entry
 
 
-def move_to_trash(path: Path, trash_root: Path, stamp: str, rel: str) -> Path:
-    """Move ``path`` under ``trash_root/stamp/rel``; never overwrites an earlier trashed file."""
+def make_private_dirs(folder: Path) -> None:
+    """``mkdir -p`` where every folder created is owner-only.
+
+    ``Path.mkdir(parents=True, mode=...)`` applies the mode to the last folder only; the
+    trash holds the pair's deleted files and must not be readable by others anywhere.
+    """
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+
+
+def trash_slot(trash_root: Path, stamp: str, rel: str) -> Path:
+    """A free path for ``rel`` under ``trash_root/stamp[-n]/``, its folders created owner-only.
+
+    Never an existing file: two versions trashed under the same stamp must both survive.
+    """
     target = trash_root / stamp / rel
     n = 1
     while target.exists():
         n += 1
         target = trash_root / f"{stamp}-{n}" / rel
     try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(target.parent)
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot create the trash folder {target.parent}: {exc.strerror}") from exc
+    return target
+
+
+def move_to_trash(path: Path, trash_root: Path, stamp: str, rel: str) -> Path:
+    """Move ``path`` under ``trash_root/stamp/rel``; never overwrites an earlier trashed file."""
+    target = trash_slot(trash_root, stamp, rel)
+    try:
         os.rename(path, target)
     except OSError as exc:
         raise errors.LocalIOError(f"cannot move {path} to the trash: {exc.strerror}") from exc
