@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ import botocore.exceptions as bex
 from aiobotocore.config import AioConfig
 
 from s3sync import errors
+from s3sync.adapters.fasts3 import FastS3
 from s3sync.core.model import Bucket, ObjectInfo
 
 MiB = 1024 * 1024
@@ -228,6 +230,58 @@ def _info_from_head(key: str, head: Mapping[str, Any]) -> ObjectInfo:
     )
 
 
+def _info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
+    """The same as ``_info_from_head``, from raw (lower-cased) HTTP headers."""
+    return ObjectInfo(
+        key=key,
+        size=int(headers.get("content-length", "0")),
+        etag=_strip_etag(headers.get("etag")),
+        modified=parsedate_to_datetime(headers["last-modified"]) if "last-modified" in headers else datetime.now().astimezone(),
+        version_id=headers.get("x-amz-version-id"),
+        metadata={k[len("x-amz-meta-"):]: v for k, v in headers.items() if k.startswith("x-amz-meta-")},
+    )
+
+
+_PUT_HEADERS = {
+    "ContentMD5": "Content-MD5",
+    "ContentType": "Content-Type",
+    "ACL": "x-amz-acl",
+    "IfMatch": "If-Match",
+    "IfNoneMatch": "If-None-Match",
+}
+
+
+def _put_headers(kwargs: Mapping[str, Any]) -> dict[str, str]:
+    headers = {header: str(kwargs[name]) for name, header in _PUT_HEADERS.items() if name in kwargs}
+    headers.update({f"x-amz-meta-{k.lower()}": v for k, v in kwargs.get("Metadata", {}).items()})
+    return headers
+
+
+def fast_path_wanted(conn: Connection) -> bool:
+    """The lean path signs path-style requests only, and can be switched off."""
+    return (
+        conn.endpoint_url is not None
+        and conn.effective_addressing_style == "path"
+        and os.environ.get("S3SYNC_FAST_PATH", "1") != "0"
+    )
+
+
+@contextlib.asynccontextmanager
+async def _fast_path(session: Any, client: Any, conn: Connection) -> AsyncIterator[FastS3 | None]:
+    credentials = await session.get_credentials() if fast_path_wanted(conn) else None
+    if credentials is None or conn.endpoint_url is None:
+        # No credentials yet: botocore's own path raises the clear error on first use.
+        yield None
+        return
+    async with FastS3.open(
+        conn.endpoint_url, client.meta.region_name, credentials,
+        pool=conn.max_pool_connections, verify=conn.verify,
+        connect_timeout=conn.connect_timeout, read_timeout=conn.read_timeout,
+        max_attempts=conn.max_attempts,
+    ) as fast:
+        yield fast
+
+
 @dataclass(frozen=True, slots=True)
 class Precondition:
     """A conditional write: ``etag`` must be current, or ``absent`` the key must not exist."""
@@ -254,10 +308,13 @@ class DeleteFailure:
 class S3Store:
     """One S3 client and the operations s3sync needs on it."""
 
-    def __init__(self, client: Any, conn: Connection, *, part_concurrency: int = 8) -> None:
+    def __init__(
+        self, client: Any, conn: Connection, *, part_concurrency: int = 8, fast: FastS3 | None = None
+    ) -> None:
         self._client = client
         self.conn = conn
         self._part_slots = asyncio.Semaphore(part_concurrency)
+        self._fast = fast
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -277,8 +334,8 @@ class S3Store:
                 verify=conn.verify,
             )
         try:
-            async with client_cm as client:
-                yield cls(client, conn)
+            async with client_cm as client, _fast_path(session, client, conn) as fast:
+                yield cls(client, conn, fast=fast)
         except ValueError as exc:
             if isinstance(exc, bex.InvalidRegionError):
                 # Raised when the client is created, so it escaped as a traceback.
@@ -287,6 +344,11 @@ class S3Store:
             if "endpoint" in str(exc).lower() or "url" in str(exc).lower():
                 raise errors.UsageError(f"invalid endpoint URL: {conn.endpoint_url}") from exc
             raise
+
+    @property
+    def client(self) -> Any:
+        """The raw aiobotocore client, for edge code such as the capability probe."""
+        return self._client
 
     def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
         return translate_errors(what, self.conn.where())
@@ -398,6 +460,9 @@ class S3Store:
     async def head(self, bucket: str, key: str) -> ObjectInfo | None:
         with self._errors(f"s3://{bucket}/{key}"):
             try:
+                if self._fast is not None:
+                    reply = await self._fast.head(bucket, key)
+                    return _info_from_headers(key, reply.headers)
                 response = await self._client.head_object(Bucket=bucket, Key=key)
             except bex.ClientError as exc:
                 if _code(exc) in _NOT_FOUND:
@@ -433,7 +498,11 @@ class S3Store:
         if precondition:
             kwargs.update(precondition.put_kwargs())
         with self._errors(f"s3://{bucket}/{key}"):
-            response = await self._client.put_object(**kwargs)
+            if self._fast is not None:
+                reply = await self._fast.put(bucket, key, data, _put_headers(kwargs))
+                response = {"ETag": reply.headers.get("etag"), "VersionId": reply.headers.get("x-amz-version-id")}
+            else:
+                response = await self._client.put_object(**kwargs)
         return ObjectInfo(
             key=key,
             size=len(data),
@@ -602,7 +671,11 @@ class S3Store:
         if if_match and if_match.etag:
             kwargs.update(if_match.put_kwargs())
         with self._errors(f"s3://{bucket}/{key}"):
-            await self._client.delete_object(**kwargs)
+            if self._fast is not None:
+                headers = {"If-Match": kwargs["IfMatch"]} if "IfMatch" in kwargs else {}
+                await self._fast.delete(bucket, key, headers)
+            else:
+                await self._client.delete_object(**kwargs)
 
     async def delete_many(self, bucket: str, keys: list[str]) -> list[DeleteFailure]:
         failures: list[DeleteFailure] = []
@@ -625,17 +698,14 @@ class S3Store:
         written = 0
         try:
             with self._errors(where):
-                response = await self._client.get_object(Bucket=bucket, Key=key)
-                info = _info_from_head(key, response)
-                with _create_exclusive(tmp) as out:
-                    body = response["Body"]
-                    async with body:
-                        while chunk := await body.read(CHUNK):
+                async with self._get(bucket, key) as (info, chunks):
+                    with _create_exclusive(tmp) as out:
+                        async for chunk in chunks:
                             digest.update(chunk)
                             out.write(chunk)
                             written += len(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
+                        out.flush()
+                        os.fsync(out.fileno())
             _verify(where, info, written, digest.hexdigest())
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -646,12 +716,30 @@ class S3Store:
     async def stream_to(self, bucket: str, key: str, out: Callable[[bytes], object]) -> ObjectInfo:
         where = f"s3://{bucket}/{key}"
         with self._errors(where):
-            response = await self._client.get_object(Bucket=bucket, Key=key)
-            body = response["Body"]
-            async with body:
-                while chunk := await body.read(CHUNK):
+            async with self._get(bucket, key) as (info, chunks):
+                async for chunk in chunks:
                     out(chunk)
-        return _info_from_head(key, response)
+        return info
+
+    @contextlib.asynccontextmanager
+    async def _get(
+        self, bucket: str, key: str
+    ) -> AsyncIterator[tuple[ObjectInfo, AsyncIterator[bytes]]]:
+        """An open GET: what it describes, and its body as chunks."""
+        if self._fast is not None:
+            async with self._fast.get(bucket, key) as response:
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                yield _info_from_headers(key, headers), response.content.iter_chunked(CHUNK)
+            return
+        response = await self._client.get_object(Bucket=bucket, Key=key)
+        body = response["Body"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := await body.read(CHUNK):
+                yield chunk
+
+        async with body:
+            yield _info_from_head(key, response), chunks()
 
     # -- URLs --------------------------------------------------------------------
 
