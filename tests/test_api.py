@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -33,7 +35,7 @@ from s3sync.config import SyncOptions
 from s3sync.core.model import LocalEntry
 from s3sync.core.paths import RelPath
 from s3sync.core.plan import Plan, Upload
-from s3sync.engine import Result
+from s3sync.engine import PairSpec, Result
 from s3sync.executor import Failure, Tally
 from tests.conftest import needs
 from tests.s3server import S3Server, force_delete, free_port
@@ -474,3 +476,27 @@ def test_logs_stay_off_stdout(s3server: S3Server, bucket: str, tmp_path: Path,
         summary = s3.sync(files(tmp_path / "w", {"a": b"1"}), f"s3://{bucket}")
     assert summary.uploaded == 1
     assert capsys.readouterr().out == ""
+
+
+def test_the_cli_syncs_through_the_api(
+    s3server: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`s3sync sync` runs AsyncClient.run_pair, the method AsyncClient.sync runs."""
+    from s3sync.cli import run
+
+    calls: list[str] = []
+    real = AsyncClient.run_pair
+
+    async def spy(self: AsyncClient, spec: PairSpec, *args: Any, **kwargs: Any) -> Result:
+        calls.append(spec.bucket)
+        return await real(self, spec, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncClient, "run_pair", spy)
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)
+    local = files(tmp_path / "work", {"a.txt": b"abc"})
+    assert run(["sync", "--json", str(local), f"s3://{bucket}/cli"]) == 0
+    assert calls == [bucket]
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["upload"], printed["bytes_up"]) == (1, 3)

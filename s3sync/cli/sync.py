@@ -15,12 +15,12 @@ from typing import Any
 import click
 
 from s3sync import errors
-from s3sync.adapters.s3 import S3Store
 from s3sync.adapters.statedb import state_dir_default
+from s3sync.api import AsyncClient
 from s3sync.cli.common import Common, common_options, group, run_async, s3_url
 from s3sync.config import Config, PairConfig, SyncOptions
 from s3sync.core.plan import Plan
-from s3sync.engine import PairSpec, PairSync, Result
+from s3sync.engine import PairSpec, Result
 
 OVERRIDABLE = ("mode", "no_delete", "conflict", "max_delete", "concurrency", "checksum", "follow_symlinks", "trash")
 
@@ -66,7 +66,9 @@ def resolve_pairs(
 
 def _spec(pair: PairConfig, overrides: dict[str, Any]) -> PairSpec:
     values = {k: getattr(pair, k) for k in SyncOptions.model_fields}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    # An option not given is None (or, for the repeatable --exclude, empty): it must not
+    # replace the pair's own config value (an empty tuple would drop the pair's excludes).
+    values.update({k: v for k, v in overrides.items() if v is not None and k != "exclude"})
     if overrides.get("exclude"):
         values["exclude"] = (*pair.exclude, *overrides["exclude"])
     try:
@@ -99,12 +101,15 @@ def sync(common: Common, local: str | None, remote: str | None, pair_names: tupl
 
     async def job() -> list[Result | errors.S3SyncError]:
         outcomes: list[Result | errors.S3SyncError] = []
-        async with S3Store.open(common.connection(cfg, pool=concurrency + 8)) as store:
+        # The API's own sync path (AsyncClient.sync runs the same run_pair), so the CLI
+        # and Python callers cannot drift apart.
+        async with AsyncClient(conn=common.connection(cfg, pool=concurrency + 8)) as s3:
             for spec in specs:
-                runner = PairSync(store, spec, states, dry_run=dry_run, force=force, wait=wait,
-                                  on_plan=_progress_bar if show_progress else None)
                 try:
-                    outcomes.append(await runner.run())
+                    outcomes.append(await s3.run_pair(
+                        spec, states, dry_run=dry_run, force=force, wait=wait,
+                        on_plan=_progress_bar if show_progress else None,
+                    ))
                 except errors.S3SyncError as exc:
                     if len(specs) == 1:
                         raise
