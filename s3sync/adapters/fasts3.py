@@ -36,6 +36,7 @@ RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 RETRYABLE_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"})
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
+_BUCKET = re.compile(rb"<BucketName>([^<]*)</BucketName>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +223,9 @@ def _client_error(operation: str, status: int, body: bytes) -> bex.ClientError:
     message_match = _MESSAGE.search(body)
     code = code_match.group(1).decode() if code_match else str(status)
     message = message_match.group(1).decode("utf-8", "replace") if message_match else ""
-    response: Any = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status},
-    }
+    error = {"Code": code, "Message": message}
+    bucket_match = _BUCKET.search(body)
+    if bucket_match:
+        error["BucketName"] = bucket_match.group(1).decode("utf-8", "replace")
+    response: Any = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}
     return bex.ClientError(response, operation)
