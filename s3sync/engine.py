@@ -96,6 +96,18 @@ class Snapshots:
     temp_files: list[Path]
 
 
+def _at_or_below(rel: RelPath, blocked: set[RelPath]) -> bool:
+    """Is ``rel`` one of ``blocked`` or inside one of them?"""
+    if rel in blocked:
+        return True
+    cut = rel.find("/")
+    while cut != -1:
+        if rel[:cut] in blocked:
+            return True
+        cut = rel.find("/", cut + 1)
+    return False
+
+
 def utc_stamp(now: float | None = None) -> str:
     return datetime.fromtimestamp(now if now is not None else time.time(), UTC).strftime("%Y%m%d-%H%M%S")
 
@@ -256,17 +268,19 @@ class PairSync:
             if self.filter.excluded_file(rel):
                 del base[rel]
                 retired.append(Forget(rel, "excluded"))
-        for folder in scan.unreadable:
-            # Unknown content is not deleted content: leave everything below alone.
-            inside = folder + "/"
+        # A path the scan skipped (unreadable folder, symlink not followed, FIFO, file we
+        # could not stat) is unknown, not deleted: leave it and everything below it alone
+        # on both sides. Below a symlinked folder that matters twice: its base rows must
+        # not become remote deletes, and its remote keys must not be downloaded through
+        # the link to outside the root.
+        blocked = {RelPath(nfc(disk.rstrip("/"))) for disk, _why in scan.skipped}
+        blocked.update(scan.unreadable)
+        if blocked:
             for snapshot in (base, remote):
-                for rel in [r for r in snapshot if r.startswith(inside)]:
+                for rel in [r for r in snapshot if _at_or_below(r, blocked)]:
                     del snapshot[rel]
-        for disk, _why in scan.skipped:
-            # A file we could not look at is not a deleted file either.
-            rel = RelPath(nfc(disk))
-            base.pop(rel, None)
-            remote.pop(rel, None)
+                    if snapshot is remote and rel not in blocked:
+                        remote_skipped.append((self.spec.prefix + rel, "below a local path that is skipped"))
         for message in (*scan.skipped, *remote_skipped):
             log.warning("path_skipped", rel=message[0], reason=message[1])
         return Snapshots(base, scan.entries, remote, retired, [*scan.skipped, *remote_skipped],
@@ -280,6 +294,10 @@ class PairSync:
         async for info in self.store.iter_objects(self.spec.bucket, prefix):
             name = info.key[len(prefix):]
             why = why_unmappable(name)
+            if why is None and localfs.is_temp_name(name.rpartition("/")[2]):
+                # Downloaded, it would be taken for our own leftover and removed at the
+                # next start, and that "local delete" would then delete the object.
+                why = "name of an s3sync temp file"
             if why is not None:
                 skipped.append((info.key, f"key cannot be a local file: {why}"))
                 continue

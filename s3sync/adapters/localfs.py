@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,14 @@ from s3sync.core.model import LocalEntry
 from s3sync.core.paths import RelPath, nfc
 
 TRASH_DIR = ".s3sync-trash"
+# Exactly what ``s3.temp_path_for`` creates: ".<name>.s3sync-tmp-<8 hex>". Only such names
+# are ours to delete at start-up; a user's "notes.s3sync-tmp-draft.txt" is the user's.
+_TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_MARKER) + r"[0-9a-f]{8}", re.DOTALL)
+
+
+def is_temp_name(name: str) -> bool:
+    """Is ``name`` (a file name, no folders) one of our download temp files?"""
+    return _TEMP_NAME.fullmatch(name) is not None
 
 Excluded = Callable[[str, bool], bool]  # (relative path, is a folder) -> hidden?
 
@@ -69,7 +78,7 @@ def _visit(
     seen_dirs: set[tuple[int, int]],
 ) -> None:
     disk = f"{folder}/{item.name}" if folder else item.name
-    if TEMP_MARKER in item.name:
+    if is_temp_name(item.name):
         result.temp_files.append(root / disk)
         return
     try:
@@ -141,18 +150,32 @@ def hash_file(path: Path) -> str | None:
 
 
 def ensure_parent(path: Path, root: Path) -> None:
-    """Create the folders above ``path``; refuse to step outside ``root`` or through links."""
+    """Create the folders above ``path``; refuse to step outside ``root`` or through links.
+
+    Each folder is checked from the root down before anything is created in it: a
+    symlinked folder (which the scan does not follow) would otherwise carry a download,
+    and the folders ``mkdir -p`` creates below it, outside the root.
+    """
     parent = path.parent
     if parent == root:
         return
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as exc:
-        raise errors.LocalIOError(f"a file stands where folder {parent} is needed") from exc
-    except NotADirectoryError as exc:
-        raise errors.LocalIOError(f"a file stands where folder {parent} is needed") from exc
-    except OSError as exc:
-        raise errors.LocalIOError(f"cannot create folder {parent}: {exc.strerror}") from exc
+    folder = root
+    for part in parent.relative_to(root).parts:
+        folder = folder / part
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise errors.LocalIOError(f"cannot create folder {folder}: {exc.strerror}") from exc
+        try:
+            mode = folder.lstat().st_mode
+        except OSError as exc:
+            raise errors.LocalIOError(f"cannot create folder {folder}: {exc.strerror}") from exc
+        if stat.S_ISLNK(mode):
+            raise errors.LocalIOError(f"{folder} is a symlink; s3sync does not write through it")
+        if not stat.S_ISDIR(mode):
+            raise errors.LocalIOError(f"a file stands where folder {folder} is needed")
 
 
 def install(tmp: Path, dest: Path, mtime_ns: int) -> LocalEntry:
