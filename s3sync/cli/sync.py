@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -156,28 +157,36 @@ def _print_plan(plan: Plan) -> None:
 
 
 def _progress_bar(plan: Plan) -> Callable[[int, int], None] | None:
+    """Files done of the plan, bytes moved and the rate, on stderr; only for long runs."""
     if len(plan) < 50:
         return None
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        MofNCompleteColumn,
-        Progress,
-        TransferSpeedColumn,
-    )
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
-        "{task.description}", BarColumn(), MofNCompleteColumn(), DownloadColumn(), TransferSpeedColumn(),
-        transient=True,
+        TextColumn("syncing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+        TextColumn("{task.fields[moved]}"), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
     )
-    files = progress.add_task("syncing", total=len(plan))
+    task = progress.add_task("sync", total=len(plan), moved="0 B")
     progress.start()
-    done = {"files": 0}
+    state = {"files": 0, "bytes": 0}
+    started = time.monotonic()
 
     def advance(nfiles: int, nbytes: int) -> None:
-        done["files"] += nfiles
-        progress.update(files, advance=nfiles)
-        if done["files"] >= len(plan):
+        state["files"] += nfiles
+        state["bytes"] += nbytes
+        rate = state["bytes"] / max(time.monotonic() - started, 1e-3)
+        progress.update(task, advance=nfiles, moved=f"{_human(state['bytes'])} at {_human(rate)}/s")
+        if state["files"] >= len(plan):
             progress.stop()
 
     return advance
+
+
+def _human(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
