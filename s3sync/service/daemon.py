@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -55,6 +56,10 @@ class Daemon:
             stack.push_async_callback(self._close_all)
             log.info("service_started", pairs=[s.name for s in specs])
             await self._apply(specs, force=self.force_first)
+            # Move what start-up loaded (botocore's models are large) out of the
+            # collector's sight: idle collections then have less to walk, and so does
+            # the collection at exit, which took seconds of a 10 s stop budget.
+            gc.freeze()
             await self._serve()
             log.info("service_stopping")
         log.info("service_stopped")

@@ -149,14 +149,16 @@ class PairService:
         for timer in self._timers:
             timer.cancel()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), grace)
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
         if not self._idle.is_set():
             self.log.info("pass_cancelled", reason="the service is stopping")
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            # Bounded: a task that ignored its cancellation must not hold up the exit.
+            await asyncio.wait(tasks, timeout=1.0)
         self._pending.finish()
         if self.state is not PairState.STOPPED:
             self._set_state(PairState.STOPPED, reason="the service stopped")

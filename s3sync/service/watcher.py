@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -47,7 +48,8 @@ class _Bridge(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         # Runs on watchdog's thread: hand over and return, nothing else.
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        with contextlib.suppress(RuntimeError):  # the loop closed while we stopped
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
 
 
 @contextlib.asynccontextmanager
@@ -63,9 +65,35 @@ async def watching(root: Path) -> AsyncIterator[asyncio.Queue[FileSystemEvent]]:
     try:
         yield queue
     finally:
-        observer.stop()
-        # Joining waits for the emitter threads; off the loop so other pairs go on.
-        await asyncio.shield(asyncio.to_thread(observer.join, 2))
+        await _stop(observer)
+
+
+async def _stop(observer: BaseObserver, timeout: float = 2.0) -> None:
+    """Stop and join the observer on a thread of its own, waiting at most ``timeout``.
+
+    ``stop`` joins watchdog's emitter threads, so it must not run on the loop; and not
+    on the loop's executor either, whose threads ``asyncio.run`` waits for without a
+    limit: a stuck emitter must not keep the process from exiting.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finished() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def stop() -> None:
+        try:
+            observer.stop()
+            observer.join(timeout)
+        finally:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(finished)
+
+    threading.Thread(target=stop, name="s3sync-observer-stop", daemon=True).start()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout + 0.5):
+            await asyncio.shield(done)
 
 
 async def batches(
@@ -84,7 +112,10 @@ async def batches(
         deadline = loop.time() + max_wait
         while (left := min(settle, deadline - loop.time())) > 0:
             try:
-                event = await asyncio.wait_for(queue.get(), left)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                # cancellation that races a completed get, and a stop would hang.
+                async with asyncio.timeout(left):
+                    event = await queue.get()
             except TimeoutError:
                 break
             scope.merge(_scope_of(event, top))
