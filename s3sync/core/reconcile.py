@@ -139,14 +139,30 @@ def paths_needing_remote_md5(
     local: Mapping[RelPath, LocalEntry],
     remote: Mapping[RelPath, RemoteEntry],
 ) -> list[RelPath]:
-    """Objects whose ETag is no plain MD5 and whose content must be compared (a HEAD each)."""
+    """Objects a decision needs a HEAD for (one request each).
+
+    - The MD5, where the ETag is no plain one and the content must be compared.
+    - The ``mtime`` metadata, where the path is a conflict for sure (changed on both
+      sides since the base, or on both sides with no base and other sizes): the newer
+      version keeps the name, and a listing shows only the upload time. A same-size
+      pair with no base is left out: it is most often equal content being adopted,
+      which a HEAD per file would make slow; if it is a conflict after all, its
+      winner is picked by LastModified.
+    """
     needed = []
     for rel, entry in remote.items():
-        if entry.md5 is not None:
-            continue
         row = base.get(rel)
         mine = local.get(rel)
-        if _content_may_match(mine, entry) and not _both_unchanged(row, mine, entry):
+        if mine is None or _both_unchanged(row, mine, entry):
+            continue
+        if entry.md5 is None and mine.size == entry.size:
+            needed.append(rel)
+        elif row is None:
+            if mine.size != entry.size:
+                needed.append(rel)
+        elif entry.etag != row.remote.etag and (
+            mine.size != row.local.size or mine.mtime_ns != row.local.mtime_ns
+        ):
             needed.append(rel)
     return needed
 

@@ -130,18 +130,20 @@ class World:
     def delete_local(self, rel: RelPath) -> None:
         self.local.pop(rel, None)
 
-    def write_remote(self, rel: RelPath, content: int, style: str) -> None:
-        self.remote[rel] = self._new_object(content, style)
+    def write_remote(self, rel: RelPath, content: int, style: str, age: int = 0) -> None:
+        """Put an object. ``age``: for s3sync-written ones, how much older the file's
+        mtime (kept in metadata) is than the upload (LastModified)."""
+        self.remote[rel] = self._new_object(content, style, age)
 
     def touch_remote(self, rel: RelPath, style: str) -> None:
         """The same bytes written again, perhaps in another way (a new ETag)."""
         if rel in self.remote:
-            self.remote[rel] = self._new_object(self.remote[rel].content, style)
+            self.remote[rel] = self._new_object(self.remote[rel].content, style, 0)
 
     def delete_remote(self, rel: RelPath) -> None:
         self.remote.pop(rel, None)
 
-    def _new_object(self, content: int, style: str) -> RemoteObject:
+    def _new_object(self, content: int, style: str, age: int) -> RemoteObject:
         assert style in STYLES
         md5 = md5_of(content)
         if style in ("plain", "s3sync"):
@@ -150,7 +152,7 @@ class World:
             # A multipart ETag: never 32 hex digits, and new for every upload.
             self.etags += 1
             etag = f"{md5[:24]}{self.etags:08x}-2"
-        meta_mtime = self.tick() if style in ("s3sync", "multipart") else None
+        meta_mtime = self.clock - age if style in ("s3sync", "multipart") else None
         meta_md5 = style in ("s3sync", "multipart")
         return RemoteObject(content, etag, self.tick(), meta_mtime, meta_md5)
 

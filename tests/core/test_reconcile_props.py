@@ -12,7 +12,9 @@ and contents from a small pool of same-size values so that only hashes tell them
 (d) no base rows (first sync, lost state): nothing is deleted;
 (e) direction: push never touches local, pull never touches remote;
 (f) a multi-round state machine keeps (b) (and (a), (c)) across many syncs;
-(g) hashing only where ``paths_needing_hash`` says decides like hashing everything.
+(g) hashing only where ``paths_needing_hash`` says decides like hashing everything;
+(h) equal content is recorded, never moved, unless its remote hash is unknowable;
+(i) in a conflict the version with the newer mtime keeps the name (keep-both, newer).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from s3sync.core.plan import (
 )
 from s3sync.core.reconcile import Mode, Options, Policy, reconcile
 from s3sync.core.safety import DeleteLimit, check
-from tests.core.model_sync import STYLES, World, gather, md5_of, simulate
+from tests.core.model_sync import STYLES, World, gather, md5_of, plain_md5, simulate
 
 PATHS = [RelPath(p) for p in ("a", "b.txt", "d/c")]
 SIDES = [Side.LOCAL, Side.REMOTE]
@@ -53,6 +55,7 @@ paths = st.sampled_from(PATHS)
 sides = st.sampled_from(SIDES)
 contents = st.integers(0, 12)  # 0-9 are one byte long: same size, other bytes
 styles = st.sampled_from(STYLES)
+ages = st.integers(0, 4)  # an s3sync-written object's file mtime, ticks before its upload
 
 
 def options_in(modes: list[Mode]) -> st.SearchStrategy[Options]:
@@ -68,35 +71,33 @@ def options_in(modes: list[Mode]) -> st.SearchStrategy[Options]:
 
 options = options_in(list(Mode))
 
-user_steps = st.one_of(
-    st.tuples(st.just("write"), sides, paths, contents, styles),
-    st.tuples(st.just("touch"), sides, paths, styles),
-    st.tuples(st.just("delete"), sides, paths),
-)
+# A path's change on one side between two syncs; the repeats are the weights, and
+# hypothesis shrinks towards the first ("keep").
+CHANGES = ["keep", "keep", "edit", "edit", "touch", "delete"]
+STARTS = ["same", "same", "same", "differ", "local", "remote", "none"]
 
 
-def apply_user_step(world: World, step: tuple[object, ...]) -> None:
-    kind, side, rel = step[0], step[1], step[2]
-    assert isinstance(rel, str)
-    rel = RelPath(rel)
-    if kind == "write":
-        content, style = step[3], step[4]
-        assert isinstance(content, int)
-        assert isinstance(style, str)
+def change_one_side(draw: st.DrawFn, world: World, side: Side, rel: RelPath) -> int | None:
+    """Apply one drawn change; the new content when it was an edit."""
+    kind = draw(st.sampled_from(CHANGES))
+    if kind == "edit":
+        content = draw(contents)
         if side is Side.LOCAL:
             world.write_local(rel, content)
         else:
-            world.write_remote(rel, content, style)
-    elif kind == "touch":
+            world.write_remote(rel, content, draw(styles), draw(ages))
+        return content
+    if kind == "touch":
         if side is Side.LOCAL:
             world.touch_local(rel)
         else:
-            assert isinstance(step[3], str)
-            world.touch_remote(rel, step[3])
-    elif side is Side.LOCAL:
-        world.delete_local(rel)
-    else:
-        world.delete_remote(rel)
+            world.touch_remote(rel, draw(styles))
+    elif kind == "delete":
+        if side is Side.LOCAL:
+            world.delete_local(rel)
+        else:
+            world.delete_remote(rel)
+    return None
 
 
 def rails_fire(world: World, plan: Plan, base_count: int) -> bool:
@@ -113,22 +114,35 @@ def rails_fire(world: World, plan: Plan, base_count: int) -> bool:
 
 @st.composite
 def histories(draw: st.DrawFn, *, lose_state: bool | None = None) -> World:
-    """A world shaped by edits on both sides and by up to three earlier syncs.
+    """A world shaped by one to three rounds of (sync, then changes on both sides).
 
-    The world itself is what a failing example prints: the state the last sync starts
-    from, enough to replay it by hand.
+    Every path starts in some state on both sides; after each sync (carried out unless a
+    rail fires) each side of each path is kept, edited, touched or deleted, and now and
+    then the same edit lands on both sides. The world itself is what a failing example
+    prints: the state the last sync starts from, enough to replay it by hand.
     """
     world = World()
-    for step in draw(st.lists(user_steps, max_size=6)):
-        apply_user_step(world, step)
-    for _ in range(draw(st.integers(0, 3))):
+    for rel in PATHS:
+        start = draw(st.sampled_from(STARTS))
+        content = draw(contents)
+        if start in ("same", "differ", "local"):
+            world.write_local(rel, content)
+        if start in ("same", "remote"):
+            world.write_remote(rel, content, draw(styles))
+        elif start == "differ":
+            world.write_remote(rel, draw(contents), draw(styles))
+    for _ in range(draw(st.integers(1, 3))):
         opts = draw(options)
         snaps = gather(world, opts.checksum)
         plan = reconcile(snaps.base, snaps.local, snaps.remote, opts)
         if not rails_fire(world, plan, len(snaps.base)):
             world = simulate(world, plan, use_trash=draw(st.booleans()))
-        for step in draw(st.lists(user_steps, max_size=5)):
-            apply_user_step(world, step)
+        for rel in PATHS:
+            edit = change_one_side(draw, world, Side.LOCAL, rel)
+            if edit is not None and draw(st.integers(0, 4)) == 0:
+                world.write_remote(rel, edit, draw(styles))  # the same edit on both sides
+            else:
+                change_one_side(draw, world, Side.REMOTE, rel)
     if lose_state if lose_state is not None else draw(st.integers(0, 9)) == 0:
         world.base.clear()
     world.trash.clear()  # only what the last sync trashes matters to (b)
@@ -177,6 +191,8 @@ def convergence_errors(before: World, plan: Plan, after: World, opts: Options) -
                 errors.append(f"{rel}: local {here.get(rel)} != remote {there.get(rel)}")
         elif rel not in skipped(plan):
             errors.append(f"{rel}: only on one side and not skipped")
+    if opts.no_delete and (plan.deletes(Side.LOCAL) or plan.deletes(Side.REMOTE)):
+        errors.append("no_delete, yet the plan deletes")
     if opts.mode is Mode.BOTH and not opts.no_delete and skipped(plan):
         errors.append(f"mode both skipped {sorted(skipped(plan))}")
     for rel in skipped(plan):
@@ -187,8 +203,12 @@ def convergence_errors(before: World, plan: Plan, after: World, opts: Options) -
 
 def base_errors(after: World) -> list[str]:
     """Equal is recorded: a path with equal content on both sides has a base row that
-    describes both exactly (else the next delete would resurrect instead)."""
-    errors = []
+    describes both exactly (else the next delete would resurrect instead); and no base
+    row outlives the path on both sides."""
+    errors = [
+        f"{rel}: base row for a path on neither side"
+        for rel in sorted(set(after.base) - set(after.local) - set(after.remote))
+    ]
     for rel in sorted(set(after.local) & set(after.remote)):
         f, o = after.local[rel], after.remote[rel]
         if f.content != o.content:
@@ -367,6 +387,51 @@ def test_g_hashing_only_where_needed_decides_like_hashing_everything(
     assert decisions(plan) == decisions(full)
 
 
+def hash_unknowable(world: World, rel: RelPath) -> bool:
+    """A foreign multipart object: no listing, HEAD or metadata gives its MD5."""
+    o = world.remote[rel]
+    return not o.meta_md5 and plain_md5(o.etag) is None
+
+
+@EXAMPLES
+@given(world=histories(), opts=options)
+def test_h_equal_content_never_moves(world: World, opts: Options) -> None:
+    """Same bytes on both sides are recorded, never transferred or turned into a
+    conflict, unless the remote's hash cannot be known without a download."""
+    plan = plan_for(world, opts)
+    for a in plan:
+        if isinstance(a, Upload | Download | Conflict):
+            here, there = world.local.get(a.rel), world.remote.get(a.rel)
+            if here is not None and there is not None and here.content == there.content:
+                assert hash_unknowable(world, a.rel), f"{a} moves equal content"
+
+
+def true_mtime(world: World, side: Side, rel: RelPath) -> int:
+    """The version's own mtime: the file's, or the object's ``mtime`` metadata (rclone's
+    convention, which s3sync writes) and only without it LastModified."""
+    if side is Side.LOCAL:
+        return world.local[rel].mtime
+    o = world.remote[rel]
+    return o.meta_mtime if o.meta_mtime is not None else o.modified
+
+
+@EXAMPLES
+@given(world=histories(), policy=st.sampled_from([Policy.KEEP_BOTH, Policy.NEWER]))
+def test_i_the_newer_version_keeps_the_name(world: World, policy: Policy) -> None:
+    """Where the base says both sides changed, or the sizes differ, the engine HEADs the
+    object for its ``mtime``. A same-size pair with no base (most often equal content
+    being adopted) is left to LastModified: see ``paths_needing_remote_md5``."""
+    plan = plan_for(world, Options(conflict=policy))
+    for c in plan:
+        if not isinstance(c, Conflict):
+            continue
+        o = world.remote[c.rel]
+        if c.rel not in world.base and c.local.size == c.remote.size and plain_md5(o.etag):
+            continue
+        here, there = true_mtime(world, Side.LOCAL, c.rel), true_mtime(world, Side.REMOTE, c.rel)
+        assert c.winner is (Side.REMOTE if there > here else Side.LOCAL), (here, there)
+
+
 # -- (f) many rounds ------------------------------------------------------------------------------
 
 
@@ -402,12 +467,12 @@ class ManyRounds(RuleBasedStateMachine):
         self.world.write_local(rel, content)
         self.live.add(content)
 
-    @rule(i=st.integers(0, 20), style=styles)
-    def edit_remote(self, i: int, style: str) -> None:
+    @rule(i=st.integers(0, 20), style=styles, age=ages)
+    def edit_remote(self, i: int, style: str, age: int) -> None:
         rel = self.pick(i)
         self.supersede(Side.REMOTE, rel)
         content = self.new_content()
-        self.world.write_remote(rel, content, style)
+        self.world.write_remote(rel, content, style, age)
         self.live.add(content)
 
     @rule(i=st.integers(0, 20), style=styles)

@@ -372,8 +372,21 @@ MULTIPART = md5(V2)[:30] + "-2"
     [
         (None, LOCAL["changed"], RemoteEntry(len(V2), MULTIPART, T_REMOTE, md5(V2)), False),  # known
         (None, LOCAL["changed"], RemoteEntry(len(V2), MULTIPART, T_REMOTE), True),
-        (None, LOCAL["grown"], RemoteEntry(len(V2), MULTIPART, T_REMOTE), False),  # sizes differ
         (None, None, RemoteEntry(len(V2), MULTIPART, T_REMOTE), False),  # nothing to compare
+        # A conflict for sure: its winner needs the object's own ``mtime`` (metadata),
+        # which a listing does not show (it has only LastModified, the upload time).
+        (None, LOCAL["grown"], RemoteEntry(len(V2), MULTIPART, T_REMOTE), True),
+        (None, LOCAL["grown"], REMOTE["changed"], True),
+        (BASE, LOCAL["changed"], REMOTE["changed"], True),
+        (BASE, LOCAL["grown"], REMOTE["changed"], True),
+        # Changed on one side only: a plain transfer, no HEAD
+        (BASE, LOCAL["same"], REMOTE["changed"], False),
+        (BASE, LOCAL["changed"], REMOTE["same"], False),
+        (BASE, LOCAL["grown"], REMOTE["same"], False),
+        # No base, same size, MD5 known: most likely equal content being adopted; a HEAD
+        # per file would make adopting a tree slow (a conflict here falls back to
+        # LastModified for its winner).
+        (None, LOCAL["changed"], REMOTE["changed"], False),
         # ETag as in the base and local unchanged: nothing to decide
         (
             replace(BASE, remote=RemoteEntry(len(V0), MULTIPART, T_BASE)),
