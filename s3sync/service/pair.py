@@ -175,8 +175,14 @@ class PairService:
         task.add_done_callback(self._tasks.discard)
 
     async def _start_watching(self) -> None:
-        queue = await self._stack.enter_async_context(watching(self.spec.local_root))
-        self._watching = True
+        self._watching = True  # tried once per run of the pair, not once per pass
+        try:
+            queue = await self._stack.enter_async_context(watching(self.spec.local_root))
+        except OSError as exc:
+            # Typically ENOSPC: out of inotify watches. Polls and rescans still run.
+            self.log.warning("watch_failed", reason=exc.strerror or str(exc),
+                             hint="raise fs.inotify.max_user_watches; until then local changes wait for the rescan")
+            return
         self._spawn(self._consume(queue))
 
     async def _consume(self, queue: Any) -> None:
