@@ -177,8 +177,11 @@ class ScopedSync(PairSync):
         if self.poll:
             listing = await self._listing()
             files |= _changed_since_base(listing, _remote_tags(state))
-            if not files and not self.scope.folders:
-                raise NothingChanged
+        # Hidden paths (the trash, excludes) are not looked at; base rows a new exclude
+        # hides are retired by the next full sync, as `s3sync sync` would.
+        files = {f for f in files if not self.filter.excluded_file(nfc(f))}
+        if self.poll and not files and not self.scope.folders:
+            raise NothingChanged
         local = await asyncio.to_thread(self._look_locally, files, self.scope.folders)
         rels = set(local.entries) | local.unknown | {RelPath(nfc(f)) for f in files}
         folders = {RelPath(nfc(f)) for f in self.scope.folders}

@@ -1,0 +1,79 @@
+"""The service's small pure pieces: hints to scopes, scope algebra, backoff, change detection."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from s3sync.core.model import RemoteEntry
+from s3sync.core.paths import RelPath
+from s3sync.service.pair import Backoff, Work, backoff_cap
+from s3sync.service.scope import Scope, _changed_since_base, hint_paths
+from s3sync.service.status import read
+
+
+def test_hints_become_paths_relative_to_the_root() -> None:
+    scope = hint_paths(
+        [("/r/a.txt", False), ("/r/d", True), ("/elsewhere/x", False), ("/r/.a.txt.s3sync-tmp-1234abcd", False)],
+        "/r",
+    )
+    assert scope == Scope(files={"a.txt"}, folders={"d"})
+
+
+def test_the_root_itself_or_the_ignore_file_ask_for_a_full_sync() -> None:
+    assert hint_paths([("/r", True)], "/r").full
+    assert hint_paths([("/r/.s3syncignore", False)], "/r").full
+    assert not hint_paths([("/r/sub/.s3syncignore", False)], "/r").full
+
+
+def test_a_folder_covers_the_paths_below_it() -> None:
+    scope = Scope(files={"d/a", "d/e/b", "da", "x"}, folders={"d", "d/e", "q"}).narrowed()
+    assert scope == Scope(files={"da", "x"}, folders={"d", "q"})
+
+
+def test_take_hands_over_and_empties() -> None:
+    scope = Scope(files={"a"}, full=True)
+    taken = scope.take()
+    assert taken == Scope(files={"a"}, full=True)
+    assert not scope
+
+
+def test_work_merges_and_names_its_trigger() -> None:
+    work = Work(scope=Scope(files={"a"}))
+    assert work.trigger == "watch"
+    work.merge(Work(poll=True))
+    assert work.trigger == "poll"
+    work.merge(Work(full="rescan"))
+    assert work.trigger == "rescan"
+    assert work.scope.files == {"a"}
+
+
+def test_finishing_work_wakes_its_waiters() -> None:
+    async def scenario() -> bool:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        Work(waiters=[waiter]).finish()
+        return waiter.done()
+
+    assert asyncio.run(scenario())
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    backoff = Backoff(cap=backoff_cap(interval=3))
+    assert [backoff.next_delay() for _ in range(5)] == [1, 2, 4, 6, 6]
+    assert backoff_cap(interval=0.5) == 5
+    assert backoff_cap(interval=3600) == 300
+
+
+def test_a_poll_looks_only_at_keys_that_differ_from_the_base() -> None:
+    listing = {
+        RelPath("same"): RemoteEntry(1, "e1", 0),
+        RelPath("edited"): RemoteEntry(2, "e2-new", 0),
+        RelPath("new"): RemoteEntry(3, "e3", 0),
+    }
+    tags = {RelPath("same"): (1, "e1"), RelPath("edited"): (2, "e2"), RelPath("gone"): (4, "e4")}
+    assert _changed_since_base(listing, tags) == {"edited", "new", "gone"}
+
+
+def test_status_of_a_pair_never_synced(tmp_path: Path) -> None:
+    status = read(tmp_path / "missing.db", "docs", "/srv/docs", "s3://b/docs/")
+    assert (status.name, status.service, status.last_sync, status.files_tracked) == ("docs", "not running", None, 0)
