@@ -415,6 +415,8 @@ class AsyncClient:
         when a rail refuses the plan (nothing changed; ``force=True`` lifts the rails),
         ``LockedError`` when another process syncs the same pair (``wait=True`` waits),
         ``UsageError`` for a bad option, ``NotFoundError`` for a missing bucket.
+        Transfers beyond the client's ``max_pool_connections`` wait for a connection, so
+        raise that too when raising ``concurrency`` above its default.
         """
         spec = pair_spec(
             local,
