@@ -23,7 +23,13 @@ import re
 
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from s3sync.core.model import Side
 from s3sync.core.paths import RelPath
@@ -62,18 +68,18 @@ def options_in(modes: list[Mode]) -> st.SearchStrategy[Options]:
     return st.builds(
         Options,
         mode=st.sampled_from(modes),
-        no_delete=st.booleans(),
+        no_delete=st.sampled_from([False, False, True]),
         conflict=st.sampled_from(Policy),
         checksum=st.booleans(),
         stamp=st.sampled_from(STAMPS),
     )
 
 
-options = options_in(list(Mode))
+options = options_in([Mode.BOTH, Mode.BOTH, Mode.PUSH, Mode.PULL])
 
 # A path's change on one side between two syncs; the repeats are the weights, and
 # hypothesis shrinks towards the first ("keep").
-CHANGES = ["keep", "keep", "edit", "edit", "touch", "delete"]
+CHANGES = ["keep", "keep", "edit", "edit", "touch", "delete", "delete"]
 STARTS = ["same", "same", "same", "differ", "local", "remote", "none"]
 
 
@@ -445,6 +451,18 @@ class ManyRounds(RuleBasedStateMachine):
         self.world = World()
         self.live: set[int] = set()  # versions no user has superseded
         self.fresh = 9
+        self.dirty = False  # something changed since the last sync carried out
+
+    @initialize(names=st.lists(st.sampled_from(PATHS), unique=True), style=styles)
+    def synced_start(self, names: list[RelPath], style: str) -> None:
+        """Most pairs start from a tree already on both sides and synced once."""
+        for rel in names:
+            content = self.new_content()
+            self.world.write_local(rel, content)
+            self.world.write_remote(rel, content, style)
+            self.live.add(content)
+        self.dirty = True
+        self.sync(Options(), use_trash=True, force=False)
 
     def new_content(self) -> int:
         self.fresh += 1
@@ -455,6 +473,7 @@ class ManyRounds(RuleBasedStateMachine):
         return names[i % len(names)]
 
     def supersede(self, side: Side, rel: RelPath) -> None:
+        self.dirty = True
         current = self.world.contents(side).get(rel)
         if current is not None:
             self.live.discard(current)
@@ -485,30 +504,42 @@ class ManyRounds(RuleBasedStateMachine):
         self.world.write_remote(rel, content, style)
         self.live.add(content)
 
+    def pick_present(self, side: Side, i: int) -> RelPath:
+        names = sorted(self.world.contents(side))
+        return names[i % len(names)]
+
+    @precondition(lambda self: self.world.local)
     @rule(i=st.integers(0, 20))
     def touch_local(self, i: int) -> None:
-        self.world.touch_local(self.pick(i))
+        self.world.touch_local(self.pick_present(Side.LOCAL, i))
+        self.dirty = True
 
+    @precondition(lambda self: self.world.remote)
     @rule(i=st.integers(0, 20), style=styles)
     def touch_remote(self, i: int, style: str) -> None:
-        self.world.touch_remote(self.pick(i), style)
+        self.world.touch_remote(self.pick_present(Side.REMOTE, i), style)
+        self.dirty = True
 
+    @precondition(lambda self: self.world.local)
     @rule(i=st.integers(0, 20))
     def delete_local(self, i: int) -> None:
-        rel = self.pick(i)
+        rel = self.pick_present(Side.LOCAL, i)
         self.supersede(Side.LOCAL, rel)
         self.world.delete_local(rel)
 
+    @precondition(lambda self: self.world.remote)
     @rule(i=st.integers(0, 20))
     def delete_remote(self, i: int) -> None:
-        rel = self.pick(i)
+        rel = self.pick_present(Side.REMOTE, i)
         self.supersede(Side.REMOTE, rel)
         self.world.delete_remote(rel)
 
     @rule()
     def lose_state(self) -> None:
         self.world.base.clear()
+        self.dirty = True
 
+    @precondition(lambda self: self.dirty)
     @rule(opts=options, use_trash=st.booleans(), force=st.booleans())
     def sync(self, opts: Options, use_trash: bool, force: bool) -> None:
         before = self.world
@@ -519,6 +550,7 @@ class ManyRounds(RuleBasedStateMachine):
             return  # exit 3: nothing changes
         after = simulate(before, plan, use_trash=use_trash)
         self.world = after
+        self.dirty = False
         assert convergence_errors(before, plan, after, opts) == []
         assert lost_versions(before, plan, after) == []
         assert quiet_errors(after, plan, opts) == []
@@ -534,6 +566,6 @@ class ManyRounds(RuleBasedStateMachine):
 
 
 ManyRounds.TestCase.settings = settings(
-    max_examples=120, stateful_step_count=30, deadline=None
+    max_examples=100, stateful_step_count=50, deadline=None
 )
 test_f_many_rounds = ManyRounds.TestCase
