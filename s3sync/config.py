@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from s3sync.core.paths import BadS3Url, parse_s3_url
 from s3sync.errors import ConfigError
@@ -95,6 +103,18 @@ class Config(_Model):
         if duplicates:
             raise ValueError(f"duplicate pair name {duplicates[0]!r}")
         return pairs
+
+    @model_validator(mode="after")
+    def _keys_in_pairs(self) -> Config:
+        # Half a key pair reached botocore's signer as None and crashed with a traceback.
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            given, missing = (
+                ("access_key_id", "secret_access_key")
+                if self.access_key_id is not None
+                else ("secret_access_key", "access_key_id")
+            )
+            raise ValueError(f"{given} is set but {missing} is not: give both or neither")
+        return self
 
     def pair(self, name: str) -> PairConfig:
         for pair in self.pairs:
@@ -186,4 +206,6 @@ def _first_problem(exc: ValidationError) -> str:
     # Lists in the file are tuples in the (frozen) models; speak of what the user wrote.
     message = error["msg"].removeprefix("Value error, ").replace("valid tuple", "valid list")
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    if not error["loc"]:  # a rule across fields; the message names them
+        return f"{message}{extra}"
     return f"{field}: {message}{extra}"

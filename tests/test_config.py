@@ -96,6 +96,7 @@ BAD_FILES = {
     "bad-remote": ("pairs:\n  - name: a\n    local: /tmp\n    remote: http://b/a\n", ["pairs[0].remote", "http://b/a"]),
     "unset-env": ("endpoint_url: ${S3SYNC_T_NOT_SET}\n", ["endpoint_url", "S3SYNC_T_NOT_SET", "not set"]),
     "not-a-mapping": ("- region\n", ["mapping"]),
+    "half-a-key-pair": ("secret_access_key: s\n", ["secret_access_key is set but access_key_id is not"]),
 }
 
 
