@@ -46,7 +46,15 @@ from s3sync.core.plan import (
 )
 from s3sync.core.reconcile import Mode, Options, Policy, reconcile
 from s3sync.core.safety import DeleteLimit, check
-from tests.core.model_sync import STYLES, World, gather, md5_of, plain_md5, simulate
+from tests.core.model_sync import (
+    STYLES,
+    World,
+    gather,
+    md5_of,
+    plain_md5,
+    simulate,
+    size_of,
+)
 
 PATHS = [RelPath(p) for p in ("a", "b.txt", "d/c")]
 SIDES = [Side.LOCAL, Side.REMOTE]
@@ -57,8 +65,6 @@ EXAMPLES = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
-paths = st.sampled_from(PATHS)
-sides = st.sampled_from(SIDES)
 contents = st.integers(0, 12)  # 0-9 are one byte long: same size, other bytes
 styles = st.sampled_from(STYLES)
 ages = st.integers(0, 4)  # an s3sync-written object's file mtime, ticks before its upload
@@ -223,7 +229,7 @@ def base_errors(after: World) -> list[str]:
         if row is None:
             errors.append(f"{rel}: equal on both sides but no base row")
         elif (row.local.size, row.local.mtime_ns, row.remote.etag, row.md5) != (
-            len(b"%d" % f.content), f.mtime, o.etag, md5_of(f.content)
+            size_of(f.content), f.mtime, o.etag, md5_of(f.content)
         ):
             errors.append(f"{rel}: base row {row} does not describe {f} / {o}")
     return errors
