@@ -572,6 +572,9 @@ class ManyRounds(RuleBasedStateMachine):
 
 
 ManyRounds.TestCase.settings = settings(
-    max_examples=100, stateful_step_count=50, deadline=None
+    max_examples=100,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 test_f_many_rounds = ManyRounds.TestCase
