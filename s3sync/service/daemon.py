@@ -107,7 +107,9 @@ class Daemon:
         pair = PairService(self._store, spec, self.state_dir)
         try:
             await pair.start(force=force)
-        except errors.S3SyncError as exc:
+        except (errors.S3SyncError, OSError) as exc:
+            # This pair cannot be served (claimed by another watch, state dir not
+            # writable): say so and go on with the others.
             log.error("pair_stopped", pair=spec.name, reasons=[str(exc)])
             await pair.close(grace=0)
             return
