@@ -66,7 +66,7 @@ def describe(sample: Sample, repeats: int) -> str:
         return f"{where}: {sample.error}\n    {sample.stderr_tail.strip()[-800:]}"
     rss = (sample.peak_rss_bytes or 0) / report.MIB
     server = sample.server_cpu_s or 0.0
-    return f"{where}: {sample.seconds:.2f} s, peak RSS {rss:.0f} MiB, server CPU {server:.1f} s, setup {sample.setup_s:.1f} s"
+    return f"{where}: {sample.seconds:.2f} s, peak RSS {rss:.0f} MiB, server CPU {server:.1f} s, setup {sample.setup_s:.1f} s, load {sample.load_1m:.1f}"
 
 
 def safe_run_one(ws: Workspace, scenario: str, tool: str, repeat: int) -> Sample:
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": repeats,
             "cpus": os.cpu_count(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "load_1m_at_start": os.getloadavg()[0],
         }
         log(f"server: {server.kind} at {server.endpoint}; temp dir {root}")
         log(f"versions: {meta['versions']}")

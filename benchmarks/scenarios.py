@@ -19,7 +19,7 @@ import datagen
 from datagen import Dataset, Manifest
 from measure import Outcome, run_measured
 from s3server import s3_client
-from tools import REPO_ROOT, Action, Target, Tool, need
+from tools import RCLONE_REMOTE, REPO_ROOT, Action, Target, Tool, need
 
 MIB = 1024 * 1024
 SEED_TRANSFERS = "32"
@@ -84,6 +84,9 @@ class Sample:
     # Server CPU time during the timed run: near seconds x cores would mean the
     # server, not the tool, set the pace.
     server_cpu_s: float | None = None
+    # The machine may be shared: the 1-minute load average before the timed
+    # run says how much other work competed with it.
+    load_1m: float = 0.0
     error: str | None = None
     stderr_tail: str = ""
 
@@ -94,7 +97,7 @@ class SetupFailed(Exception):
 
 @dataclass
 class Workspace:
-    """Paths, data sets and per-tool cached remotes for one benchmark run."""
+    """Paths, data sets and the seeded remotes reused within one benchmark run."""
 
     root: Path
     endpoint: str
@@ -148,7 +151,7 @@ class Workspace:
         """Upload with rclone at high parallelism: the fastest loader we have,
         and it records each file's mtime in object metadata, which rclone sync
         and bisync need to see the seeded data as already in sync."""
-        cmd = [need("rclone"), "copy", str(local), f"bench:{self.bucket}/{prefix}"]
+        cmd = [need("rclone"), "copy", str(local), f"{RCLONE_REMOTE}:{self.bucket}/{prefix}"]
         cmd += ["--transfers", SEED_TRANSFERS, "--checkers", SEED_TRANSFERS]
         outcome = run_measured(cmd, self.env, REPO_ROOT, self.timeout_s)
         if outcome.exit_code != 0:
@@ -262,6 +265,7 @@ def run_one(ws: Workspace, scenario: Scenario, tool: Tool, repeat: int) -> Sampl
         return sample
     finally:
         sample.setup_s = time.perf_counter() - started
+    sample.load_1m = os.getloadavg()[0]
     cpu_before = process_cpu_s(ws.server_pid)
     outcome = run_measured(tool.build(scenario.timed, target), ws.env, REPO_ROOT, ws.timeout_s)
     sample.server_cpu_s = process_cpu_s(ws.server_pid) - cpu_before
