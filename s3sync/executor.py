@@ -197,6 +197,11 @@ class Executor:
                 return row
             # What went up may mix old and new bytes: send it again, over our own upload.
             expect = RemoteEntry(before.size, info.etag, before.mtime_ns, None)
+            # Until then the object is ours but matches no local version. Record it with
+            # a local side that matches nothing (size -1), so that if this run stops here
+            # the next one sees a local edit to upload, never a "remote edit" to keep as
+            # a conflict copy, and a local delete still deletes it.
+            self.state.put(rel, BaseEntry(LocalEntry(-1, before.mtime_ns), expect, None))
         raise errors.LocalIOError(f"{rel} kept changing while it was uploaded; will retry next run")
 
     async def _put_checked(
@@ -204,7 +209,7 @@ class Executor:
     ) -> ObjectInfo:
         def unchanged_so_far() -> None:
             if not localfs.same_file_state(before, localfs.stat_entry(path)):
-                raise Stale("changed while its parts were uploaded")
+                raise Stale("changed while it was read for its upload")
 
         metadata = {MTIME_KEY: ns_to_seconds_text(before.mtime_ns)}
         while True:

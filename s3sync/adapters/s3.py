@@ -534,6 +534,10 @@ class S3Store:
         size = size_hint if size_hint is not None else _local_size(src)
         if size < MULTIPART_THRESHOLD:
             data = await _read_small(src, size)
+            if before_complete is not None:
+                # As for parts: a source that changed while it was read may have given a
+                # torn mix of two versions; refuse it before it replaces a good object.
+                before_complete()
             return await self.put_bytes(
                 bucket, key, data, metadata=metadata, acl=acl,
                 content_type=content_type, precondition=precondition,
