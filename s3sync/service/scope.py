@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from sqlalchemy import func, select
@@ -35,7 +36,8 @@ from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath, nfc, why_unmappable
 from s3sync.core.plan import Action, Forget, Plan
 from s3sync.engine import PairSpec, PairSync, Snapshots
-from s3sync.filters import IGNORE_FILE
+from s3sync.filters import IGNORE_FILE, Filter
+from s3sync.service import listing
 
 log = structlog.get_logger()
 
@@ -172,27 +174,28 @@ class ScopedSync(PairSync):
     async def _gather(self, state: StateStore) -> Snapshots:
         self._require_history(state)
         base_count = _count_rows(state)
-        listing: dict[RelPath, RemoteEntry] | None = None
+        view: RemoteView | None = None
         files = set(self.scope.files)
         if self.poll:
-            listing = await self._listing()
-            files |= _changed_since_base(listing, _remote_tags(state))
+            view = await self._poll_listing(_remote_tags(state))
+            files |= view.changed
         # Hidden paths (the trash, excludes) are not looked at; base rows a new exclude
         # hides are retired by the next full sync, as `s3sync sync` would.
         files = {f for f in files if not self.filter.excluded_file(nfc(f))}
         if self.poll and not files and not self.scope.folders:
             raise NothingChanged
         local = await asyncio.to_thread(self._look_locally, files, self.scope.folders)
+        if view is not None:
+            local.unknown |= view.collided
         rels = set(local.entries) | local.unknown | {RelPath(nfc(f)) for f in files}
         folders = {RelPath(nfc(f)) for f in self.scope.folders}
         base = _load_rows(state, rels, folders)
-        if listing is not None:
-            remote = _pick(listing, rels | set(base), folders)
+        if view is not None:
+            remote = view.snapshot(rels | set(base), folders, base)
         else:
             remote = await self._look_remotely(rels | set(base), folders)
         snaps = self._assemble(base, local, remote)
-        remote_total = len(listing) if listing is not None else None
-        self._counts = _estimate(base_count, snaps, remote_total)
+        self._counts = _estimate(base_count, snaps, view.total if view is not None else None)
         self.looked_at = len(set(snaps.base) | set(snaps.local) | set(snaps.remote))
         return snaps
 
@@ -318,6 +321,25 @@ class ScopedSync(PairSync):
             log.debug("path_skipped", key=key, reason=why)
         return remote
 
+    async def _poll_listing(self, tags: Mapping[RelPath, tuple[int, str]]) -> RemoteView:
+        """The whole prefix, complete, compared with the base as it streams in."""
+        view = RemoteView(tags)
+        cut = len(self.spec.prefix)
+        if listing.available(self.store):
+            try:
+                async for page in listing.list_prefix(self.store, self.spec.bucket, self.spec.prefix):
+                    for item in page:
+                        view.add(item.key[cut:], item.size, item.etag, item, self.filter)
+                return view
+            except listing.FastListingUnavailable as exc:
+                log.info("fast_listing_unavailable", reason=str(exc))
+                listing.refuse(self.store)
+                view = RemoteView(tags)
+        async for info in self.store.iter_objects(self.spec.bucket, self.spec.prefix):
+            stamp = _Stamp(int(info.modified.timestamp()) * 1_000_000_000)
+            view.add(info.key[cut:], info.size, info.etag, stamp, self.filter)
+        return view
+
     async def _look_remotely(
         self, rels: set[RelPath], folders: set[RelPath]
     ) -> dict[RelPath, RemoteEntry]:
@@ -386,6 +408,67 @@ class ScopedSync(PairSync):
             raise errors.SafetyAbort([*reasons, "nothing was changed"])
 
 
+class HasStamp(Protocol):
+    """A listing entry's LastModified, converted only when it is needed."""
+
+    @property
+    def modified_ns(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Stamp:
+    modified_ns: int
+
+
+class RemoteView:
+    """A poll's listing, kept small: only keys that differ from their base row are held.
+
+    A key equal to its base row (same name, size and ETag) is only remembered by name;
+    its remote entry, where a pass needs it, is the base row's, which is the same thing.
+    """
+
+    def __init__(self, tags: Mapping[RelPath, tuple[int, str]]) -> None:
+        self._tags = tags
+        self.entries: dict[RelPath, RemoteEntry] = {}
+        self.unchanged: set[RelPath] = set()
+        self.collided: set[RelPath] = set()
+
+    def add(self, name: str, size: int, etag: str, modified: HasStamp, hidden: Filter) -> None:
+        if self._tags.get(RelPath(name)) == (size, etag) and RelPath(name) not in self.collided:
+            self.unchanged.add(RelPath(name))
+            return
+        if why_unmappable(name) is not None:
+            return
+        rel = RelPath(nfc(name))
+        if hidden.excluded_file(rel):
+            return
+        if rel in self.entries or rel in self.unchanged or rel in self.collided:
+            # Two keys, one name after Unicode normalisation: neither is looked at.
+            self.entries.pop(rel, None)
+            self.unchanged.discard(rel)
+            self.collided.add(rel)
+            return
+        self.entries[rel] = RemoteEntry(size, etag, modified.modified_ns, plain_md5(etag))
+
+    @property
+    def total(self) -> int:
+        return len(self.entries) + len(self.unchanged)
+
+    @property
+    def changed(self) -> set[str]:
+        seen = self.unchanged | self.entries.keys() | self.collided
+        return set(self.entries) | {rel for rel in self._tags if rel not in seen}
+
+    def snapshot(
+        self, rels: set[RelPath], folders: set[RelPath], base: Mapping[RelPath, BaseEntry]
+    ) -> dict[RelPath, RemoteEntry]:
+        remote = _pick(self.entries, rels, folders)
+        for rel, row in base.items():
+            if rel in self.unchanged:
+                remote[rel] = row.remote
+        return remote
+
+
 def _is_utf8(disk: str) -> bool:
     try:
         disk.encode("utf-8")
@@ -402,14 +485,6 @@ def _pick(
         rel: entry for rel, entry in listing.items()
         if rel in rels or (prefixes and rel.startswith(prefixes))
     }
-
-
-def _changed_since_base(
-    listing: Mapping[RelPath, RemoteEntry], tags: Mapping[RelPath, tuple[int, str]]
-) -> set[str]:
-    changed: set[str] = {r for r, e in listing.items() if tags.get(r) != (e.size, e.etag)}
-    changed |= {r for r in tags if r not in listing}
-    return changed
 
 
 def _estimate(base_count: int, snaps: Snapshots, remote_total: int | None) -> Counts:
@@ -429,9 +504,15 @@ def _count_rows(state: StateStore) -> int:
 
 
 def _remote_tags(state: StateStore) -> dict[RelPath, tuple[int, str]]:
-    query = select(entries.c.rel, entries.c.remote_size, entries.c.remote_etag)
-    with state.engine.connect() as conn:
-        return {RelPath(rel): (size, etag) for rel, size, etag in conn.execute(query)}
+    # Every poll reads every row: the plain DB-API cursor is several times cheaper
+    # than SQLAlchemy's result rows here.
+    raw = state.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT rel, remote_size, remote_etag FROM entries")
+        return {RelPath(rel): (size, etag) for rel, size, etag in cursor.fetchall()}
+    finally:
+        raw.close()
 
 
 def _load_rows(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from s3sync.core.model import RemoteEntry
+from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath
+from s3sync.filters import Filter
 from s3sync.service.pair import Backoff, Work, backoff_cap
-from s3sync.service.scope import Scope, _changed_since_base, hint_paths
+from s3sync.service.scope import RemoteView, Scope, _Stamp, hint_paths
 from s3sync.service.status import read
 
 
@@ -64,14 +65,26 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert backoff_cap(interval=3600) == 300
 
 
-def test_a_poll_looks_only_at_keys_that_differ_from_the_base() -> None:
-    listing = {
-        RelPath("same"): RemoteEntry(1, "e1", 0),
-        RelPath("edited"): RemoteEntry(2, "e2-new", 0),
-        RelPath("new"): RemoteEntry(3, "e3", 0),
-    }
+def test_a_poll_keeps_only_keys_that_differ_from_the_base() -> None:
     tags = {RelPath("same"): (1, "e1"), RelPath("edited"): (2, "e2"), RelPath("gone"): (4, "e4")}
-    assert _changed_since_base(listing, tags) == {"edited", "new", "gone"}
+    view = RemoteView(tags)
+    for name, size, etag in [("same", 1, "e1"), ("edited", 2, "e2-new"), ("new", 3, "e3"), ("a/", 0, "e")]:
+        view.add(name, size, etag, _Stamp(0), Filter([]))
+    assert view.changed == {"edited", "new", "gone"}
+    assert set(view.entries) == {"edited", "new"}
+    assert view.total == 3
+    base = {RelPath("same"): BaseEntry(LocalEntry(1, 5), RemoteEntry(1, "e1", 7), None)}
+    assert view.snapshot({RelPath("same"), RelPath("new")}, set(), base) == {
+        "same": RemoteEntry(1, "e1", 7), "new": RemoteEntry(3, "e3", 0),
+    }
+
+
+def test_two_keys_with_one_normalised_name_are_left_alone() -> None:
+    view = RemoteView({})
+    view.add("caf\u00e9", 1, "a", _Stamp(0), Filter([]))
+    view.add("cafe\u0301", 1, "b", _Stamp(0), Filter([]))
+    assert view.collided == {"caf\u00e9"}
+    assert view.changed == set()
 
 
 def test_status_of_a_pair_never_synced(tmp_path: Path) -> None:

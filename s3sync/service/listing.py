@@ -1,0 +1,141 @@
+"""A cheap complete listing for polls: ListObjectsV2, presigned by botocore, parsed by ElementTree.
+
+Why: a poll lists the whole prefix every ``interval``, and botocore's generic XML parser
+costs about 150 µs of CPU per object; at 10,000 objects and the default 30 s interval
+that alone kept an idle service at ~5% of a core. The same requests, signed by the same
+client (presigned URLs) and parsed by the C ElementTree, cost a few milliseconds a page.
+
+The rule stays: a listing counts only when every page arrived. Any transport error, an
+error status, or a page that does not parse raises, and the poll fails without deleting
+anything. A server that refuses presigned listings (403, 501) is remembered and that
+endpoint falls back to the ordinary listing.
+"""
+
+from __future__ import annotations
+
+import ssl
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import unquote_plus
+
+import aiohttp
+
+from s3sync import errors
+from s3sync.adapters.s3 import S3Store
+
+NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+PAGE = 1000
+_REFUSED: set[str] = set()  # endpoints that would not take a presigned listing
+
+
+class FastListingUnavailable(Exception):
+    """This endpoint does not accept presigned ListObjectsV2; use the ordinary listing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    key: str
+    size: int
+    etag: str
+    modified: str  # ISO 8601 as listed; parsed only for the few keys a pass looks at
+
+    @property
+    def modified_ns(self) -> int:
+        stamp = datetime.fromisoformat(self.modified.replace("Z", "+00:00"))
+        return int(stamp.timestamp()) * 1_000_000_000
+
+
+def available(store: S3Store) -> bool:
+    return (store.conn.endpoint_url or "") not in _REFUSED
+
+
+def refuse(store: S3Store) -> None:
+    _REFUSED.add(store.conn.endpoint_url or "")
+
+
+async def list_prefix(store: S3Store, bucket: str, prefix: str) -> AsyncIterator[list[Listed]]:
+    """Every object under ``prefix``, a page at a time; raises unless every page arrived."""
+    where = f"s3://{bucket}/{prefix}"
+    timeout = aiohttp.ClientTimeout(sock_connect=store.conn.connect_timeout, sock_read=store.conn.read_timeout)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        token: str | None = None
+        while True:
+            params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url", "MaxKeys": PAGE}
+            if token is not None:
+                params["ContinuationToken"] = token
+            # The store's own client signs: same credentials, endpoint and addressing.
+            url: str = await store._client.generate_presigned_url(
+                "list_objects_v2", Params=params, ExpiresIn=300,
+            )
+            page = _page(await _get(session, url, _ssl(store), where), where)
+            yield [_listed(item, where) for item in page.iter(f"{NS}Contents")]
+            if _text(page, "IsTruncated") != "true":
+                return
+            token = _text(page, "NextContinuationToken")
+            if not token:
+                raise errors.EndpointError(f"{where}: a truncated listing page came without a continuation token")
+
+
+async def _get(session: aiohttp.ClientSession, url: str, tls: ssl.SSLContext | bool, where: str) -> bytes:
+    try:
+        async with session.get(url, ssl=tls) as response:
+            body = await response.read()
+            if response.status == 200:
+                return body
+            code = _error_code(body) or str(response.status)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise errors.EndpointError(f"connection failed while listing {where}: {exc}") from exc
+    if code == "NoSuchBucket":
+        raise errors.NotFoundError(f"bucket does not exist: {where}")
+    if code in ("AccessDenied", "SignatureDoesNotMatch", "403", "NotImplemented", "501", "400", "InvalidArgument"):
+        raise FastListingUnavailable(code)
+    raise errors.EndpointError(f"listing {where} failed: {code}")
+
+
+def _page(body: bytes, where: str) -> ET.Element:
+    try:
+        page = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise errors.EndpointError(f"{where}: a listing page did not parse") from exc
+    if page.tag != f"{NS}ListBucketResult":
+        # Not the document we know how to read: never guess what an odd one means.
+        raise FastListingUnavailable(page.tag)
+    return page
+
+
+def _ssl(store: S3Store) -> ssl.SSLContext | bool:
+    verify = store.conn.verify
+    if verify is False:
+        return False
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return True
+
+
+_KEY, _SIZE, _ETAG, _MODIFIED = (f"{NS}{n}" for n in ("Key", "Size", "ETag", "LastModified"))
+
+
+def _listed(item: ET.Element, where: str) -> Listed:
+    # One pass over the few children: this runs once per object on every poll.
+    fields = {child.tag: child.text or "" for child in item}
+    try:
+        key, size, modified = fields[_KEY], int(fields[_SIZE]), fields[_MODIFIED]
+    except (KeyError, ValueError) as exc:
+        raise errors.EndpointError(f"{where}: a listing entry lacks its key, size or date") from exc
+    if "%" in key or "+" in key:
+        key = unquote_plus(key)  # EncodingType=url: keys may hold what XML cannot
+    return Listed(key, size, fields.get(_ETAG, "").strip('"'), modified)
+
+
+def _text(node: ET.Element, name: str) -> str | None:
+    found = node.find(f"{NS}{name}")
+    return None if found is None else (found.text or "")
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        return _text(ET.fromstring(body), "Code") if body else None
+    except ET.ParseError:
+        return None
