@@ -21,13 +21,14 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import localfs
+from s3sync.adapters.probe import PROBE_MARKER, WriteSupport, probe_writes
 from s3sync.adapters.s3 import S3Store, content_md5, mtime_ns_of, plain_md5
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
 from s3sync.config import SyncOptions
 from s3sync.core import safety
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath, nfc, why_unmappable
-from s3sync.core.plan import Action, Forget, Plan
+from s3sync.core.plan import Action, Conflict, DeleteRemote, Forget, Plan, Upload
 from s3sync.core.reconcile import (
     Mode,
     Options,
@@ -42,6 +43,7 @@ from s3sync.filters import Filter
 log = structlog.get_logger()
 
 HASH_WORKERS = 4
+PROBE_TTL = 600.0  # seconds a probe of the server's write conditions is trusted
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ class PairSync:
             tally = Tally(counts=dict(plan.counts()))
             return Result(self.spec.name, tally, time.monotonic() - started, True, plan, snaps.skipped)
         progress = self.on_plan(plan) if self.on_plan else None
+        support = await self._write_support(state, plan)
         executor = Executor(
             self.store,
             Target(
@@ -193,6 +196,7 @@ class PairSync:
             state,
             concurrency=self.spec.options.concurrency,
             on_progress=progress,
+            support=support,
         )
         tally = await executor.run([*snaps.retired, *plan])
         self._record_identity(state)
@@ -200,6 +204,30 @@ class PairSync:
         state.set_json("last_run", {"finished": time.time(), **result.summary()})
         log.info("sync_finished", **{k: v for k, v in result.summary().items() if isinstance(v, int | float)})
         return result
+
+    async def _write_support(self, state: StateStore, plan: Plan) -> WriteSupport | None:
+        """Which conditions the server honours, probed before the first remote write and
+        kept in the state DB for a while (a probe is two requests that change nothing
+        where the conditions hold)."""
+        if not any(isinstance(a, Upload | DeleteRemote | Conflict) for a in plan):
+            return None
+        endpoint = self.store.conn.endpoint_url or ""
+        cached = state.get_json("write_support")
+        if (
+            isinstance(cached, dict)
+            and cached.get("endpoint") == endpoint
+            and 0 <= time.time() - float(cached.get("probed", 0)) < PROBE_TTL
+        ):
+            return WriteSupport(bool(cached["conditional_writes"]), bool(cached["conditional_delete"]),
+                                bool(cached["versioning"]))
+        support = await probe_writes(self.store, self.spec.bucket, self.spec.prefix)
+        if not support.conditional_writes:
+            log.warning("no_conditional_writes", versioning=support.versioning,
+                        reason="a concurrent change by another client is caught through bucket "
+                        "versioning" if support.versioning else "a concurrent change by another "
+                        "client in the moment between listing and writing cannot be detected")
+        state.set_json("write_support", {"endpoint": endpoint, "probed": time.time(), **support.as_dict()})
+        return support
 
     def _trash_root(self) -> Path:
         if self.spec.options.mode == "push":
@@ -259,6 +287,15 @@ class PairSync:
         base = state.load_base()
         recorded = state.get_json("identity")
         if recorded is not None and base and recorded != self._identity():
+            if not scan.entries and not self.force:
+                # An empty folder that is not the one this pair synced is what the mount
+                # point of an unmounted disk looks like. Dropping the base here would blind
+                # the emptied-root rail (and fill the mount point from the bucket).
+                raise errors.SafetyAbort([
+                    f"the local folder {self.spec.local_root} is empty and is not the folder "
+                    f"this pair synced before ({len(base)} files; unmounted disk?)",
+                    "nothing was changed; use --force to sync it as a new folder",
+                ])
             log.warning("state_identity_changed", reason="treating this run as a first sync")
             base = {}
             if not self.dry_run:
@@ -298,6 +335,8 @@ class PairSync:
                 # Downloaded, it would be taken for our own leftover and removed at the
                 # next start, and that "local delete" would then delete the object.
                 why = "name of an s3sync temp file"
+            if why is None and name.startswith(PROBE_MARKER):
+                continue  # another s3sync's capability probe, there for a moment
             if why is not None:
                 skipped.append((info.key, f"key cannot be a local file: {why}"))
                 continue

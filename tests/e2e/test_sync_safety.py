@@ -116,6 +116,19 @@ def test_vanished_local_root_aborts_even_with_force(pair: Pair) -> None:
     assert pair.remote() == files
 
 
+def test_root_replaced_by_an_empty_folder_aborts(pair: Pair) -> None:
+    files = _synced(pair, 3)
+    # What an unmounted disk looks like: an empty folder (another inode) at the same path.
+    fresh = pair.root.with_name("fresh")
+    fresh.mkdir()
+    shutil.rmtree(pair.root)
+    fresh.rename(pair.root)
+    _assert_rail(pair, words="unmounted disk")
+    # Forced, the folder is synced as a new one: the union, still without deletes.
+    assert counts(pair.sync_json("--force")) == {"download": 3}
+    assert pair.local() == pair.remote() == files
+
+
 # -- dry run, summary ------------------------------------------------------------------
 
 
