@@ -175,6 +175,8 @@ class PairSync:
             localfs.remove_temp_files(snaps.temp_files)
         await self._fill_hashes(snaps)
         plan = reconcile(snaps.base, snaps.local, snaps.remote, core_options(self.spec.options, stamp))
+        if await self._fill_conflict_mtimes(plan, snaps):
+            plan = reconcile(snaps.base, snaps.local, snaps.remote, core_options(self.spec.options, stamp))
         log.info("plan_computed", **{k: v for k, v in plan.counts().items()})
         self._check_rails(plan, snaps)
         if self.dry_run:
@@ -352,6 +354,34 @@ class PairSync:
                 info.size, info.etag, int(info.modified.timestamp()) * 1_000_000_000, plain_md5(info.etag)
             )
         return remote, skipped
+
+    async def _fill_conflict_mtimes(self, plan: Plan, snaps: Snapshots) -> bool:
+        """HEAD the objects in conflict for their ``mtime`` metadata; True if any was found.
+
+        The newer mtime keeps the name, but a listing only tells when an object was
+        uploaded, not when its file was last written. Conflicts are few, so the few
+        HEADs are cheap; the plan is then made again with the real times (and any
+        content hash the metadata holds).
+        """
+        if self.spec.options.conflict not in ("keep-both", "newer"):
+            return False
+        rels = [a.rel for a in plan if isinstance(a, Conflict)]
+        slots = asyncio.Semaphore(self.spec.options.concurrency)
+        changed = False
+
+        async def head_one(rel: RelPath) -> None:
+            nonlocal changed
+            async with slots:
+                info = await self.store.head(self.spec.bucket, self.spec.prefix + rel)
+            entry = snaps.remote[rel]
+            if info is not None and info.etag == entry.etag and info.metadata:
+                snaps.remote[rel] = RemoteEntry(
+                    entry.size, entry.etag, mtime_ns_of(info), content_md5(info) or entry.md5
+                )
+                changed = True
+
+        await asyncio.gather(*(head_one(r) for r in rels))
+        return changed
 
     async def _fill_hashes(self, snaps: Snapshots) -> None:
         """Hash local files and HEAD objects only where a decision needs their content."""

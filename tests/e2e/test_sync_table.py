@@ -284,3 +284,18 @@ def test_conflict_policy_keeps_the_loser(pair: Pair, policy: str) -> None:
             assert pair.trash()[f"{rel}.txt"] == lost
     assert local == remote
     assert base_rows(pair.state) == set(local)
+
+
+def test_conflict_winner_is_chosen_by_file_mtime_not_upload_time(pair: Pair) -> None:
+    # Uploaded just now, but by rclone or s3sync from a file last written two hours ago.
+    two_hours_ago = f"{time.time() - 2 * HOUR:.9f}"
+    pair.put("doc.txt", b"remote version, older file", Metadata={"mtime": two_hours_ago})
+    pair.write("doc.txt", b"local version, newer file", mtime=time.time() - HOUR)
+
+    assert counts(pair.sync_json()) == {"conflict": 1}
+    local = pair.local()
+    assert local["doc.txt"] == b"local version, newer file"
+    [copy] = conflict_copies(local, "doc", "remote", ".txt")
+    assert local[copy] == b"remote version, older file"
+    assert local == pair.remote()
+    assert abs(pair.path(copy).stat().st_mtime - float(two_hours_ago)) < 1e-3
