@@ -77,7 +77,11 @@ def safe_run_one(ws: Workspace, scenario: str, tool: str, repeat: int) -> Sample
         return Sample(scenario, tool, repeat, error=f"failed: {type(exc).__name__}", stderr_tail=traceback.format_exc())
 
 
-def run_all(ws: Workspace, scenarios: list[str], tools: list[str], repeats: int) -> list[Sample]:
+def run_all(
+    ws: Workspace, scenarios: list[str], tools: list[str], repeats: int, checkpoint: Callable[[list[Sample]], None]
+) -> list[Sample]:
+    """Run everything; `checkpoint` sees the samples after each run, so an
+    interrupted run still leaves its results behind."""
     samples: list[Sample] = []
     for scenario in scenarios:
         failed: set[str] = set()
@@ -89,12 +93,19 @@ def run_all(ws: Workspace, scenarios: list[str], tools: list[str], repeats: int)
                 sample = safe_run_one(ws, scenario, tool, repeat)
                 log(describe(sample, repeats))
                 samples.append(sample)
+                checkpoint(samples)
                 if sample.error:
                     failed.add(tool)
     return samples
 
 
-def write_json(path: Path, meta: dict[str, object], samples: list[Sample], table: str) -> None:
+def render(samples: list[Sample], args: argparse.Namespace) -> str:
+    return report.format_table(report.build_rows(samples, args.scenarios, args.tools))
+
+
+def write_json(path: Path | None, meta: dict[str, object], samples: list[Sample], table: str) -> None:
+    if path is None:
+        return
     payload = {"meta": meta, "samples": [dataclasses.asdict(s) for s in samples], "table": table}
     path.write_text(json.dumps(payload, indent=2))
 
@@ -121,15 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         log(f"server: {server.kind} at {server.endpoint}; temp dir {root}")
         log(f"versions: {meta['versions']}")
         ws = Workspace(root, server.endpoint, BUCKET, sizes, env, args.timeout, server.proc.pid)
-        samples = run_all(ws, args.scenarios, args.tools, repeats)
+
+        def checkpoint(samples: list[Sample]) -> None:
+            write_json(args.out, meta, samples, render(samples, args))
+
+        samples = run_all(ws, args.scenarios, args.tools, repeats, checkpoint)
     finally:
         server.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    table = report.format_table(report.build_rows(samples, args.scenarios, args.tools))
-    print(table)
-    if args.out:
-        write_json(args.out, meta, samples, table)
+    print(render(samples, args))
     return 0
 
 
