@@ -22,6 +22,7 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import localfs
+from s3sync.adapters.probe import WriteSupport
 from s3sync.adapters.s3 import (
     MTIME_KEY,
     Precondition,
@@ -95,6 +96,7 @@ class Executor:
         *,
         concurrency: int,
         on_progress: Callable[[int, int], None] | None = None,
+        support: WriteSupport | None = None,
     ) -> None:
         self.store = store
         self.t = target
@@ -102,7 +104,12 @@ class Executor:
         self.concurrency = concurrency
         self.tally = Tally()
         self._on_progress = on_progress or (lambda files, nbytes: None)
-        self._conditional = True
+        # Without a probe: send the conditions, and learn at the first refusal.
+        self._conditional = support.conditional_writes if support else True
+        self._conditional_delete = support.conditional_delete if support else False
+        # Where a condition is missing, a versioned bucket still shows what a write
+        # superseded: the fallback looks there.
+        self._versioned = support.versioning if support else False
         self._quote_etag = True
 
     async def run(self, actions: Iterable[Action]) -> Tally:
@@ -215,7 +222,7 @@ class Executor:
         while True:
             precondition = self._precondition(expect)
             try:
-                return await self.store.put_file(
+                info = await self.store.put_file(
                     self.t.bucket, self.key(rel), path, metadata=metadata,
                     precondition=precondition, size_hint=before.size,
                     before_complete=unchanged_so_far,
@@ -226,10 +233,20 @@ class Executor:
                 log.warning("conditional_writes_disabled", reason="the server rejected them")
                 self._conditional = False
             except errors.ConflictWriteError:
-                if not await self._etag_wants_no_quotes(rel, expect, precondition):
+                if await self._etag_wants_no_quotes(rel, expect, precondition):
+                    continue
+                # A retry whose first try went through (its reply was lost) meets its
+                # own write; the same bytes from anywhere else are no conflict either.
+                same = await self._already_there(rel, path, before)
+                if same is None:
                     raise
+                return same
             except FileNotFoundError as exc:
                 raise Stale("vanished during its upload") from exc
+            else:
+                if precondition is None and self._versioned:
+                    await self._keep_superseded(rel, expect, info)
+                return info
 
     async def _etag_wants_no_quotes(
         self, rel: RelPath, expect: RemoteEntry | None, tried: Precondition | None
@@ -242,6 +259,71 @@ class Executor:
             return False
         self._quote_etag = False
         return True
+
+    async def _already_there(self, rel: RelPath, path: Path, before: LocalEntry) -> ObjectInfo | None:
+        """The object, if it already holds exactly the content of the file at ``path``."""
+        current = await self.store.head(self.t.bucket, self.key(rel))
+        if current is None or current.size != before.size:
+            return None
+        theirs = content_md5(current)
+        if theirs is None or theirs != await asyncio.to_thread(localfs.hash_file, path):
+            return None
+        log.info("upload_already_there", key=self.key(rel))
+        return current
+
+    # -- the fallback without conditions: what a versioned bucket shows -------------
+
+    async def _keep_superseded(self, rel: RelPath, expect: RemoteEntry | None, ours: ObjectInfo) -> None:
+        """After an unconditional write: if it superseded a version that was not the one
+        planned against (another client wrote in between), keep that version as a
+        conflict copy on both sides."""
+        if ours.version_id is None:
+            return
+        versions = await self.store.versions(self.t.bucket, self.key(rel))
+        index = next((i for i, v in enumerate(versions) if v.version_id == ours.version_id), None)
+        if index is None:
+            log.warning("superseded_unknown", key=self.key(rel), reason="our version is not listed")
+            return
+        older = [v for v in versions[index + 1 :] if v.etag != ours.etag]  # our own retries
+        if not older or older[0].etag is None:
+            return  # nothing was there, or a delete marker: nobody's version was replaced
+        if expect is not None and older[0].etag == expect.etag:
+            return
+        copy = await self._free_copy_name(rel)
+        copied = await self.store.copy(self.t.bucket, self.key(rel), self.key(copy),
+                                       src_version=older[0].version_id)
+        await self._download(copy, RemoteEntry(copied.size, copied.etag, mtime_ns_of(copied),
+                                               content_md5(copied)), None, Preserve.NOTHING)
+        self.tally.conflict_copies.append(copy)
+        self.tally.add("conflict")
+        log.warning("conflict_copy_created", copy=copy,
+                    reason="another client wrote this key after it was listed; its version was superseded")
+
+    async def _free_copy_name(self, rel: RelPath) -> RelPath:
+        stamp, n = self.t.stamp, 1
+        while True:
+            copy = conflict_name(rel, stamp, Side.REMOTE.value)
+            if localfs.stat_entry(self.local_path(copy)) is None and await self.store.head(
+                self.t.bucket, self.key(copy)
+            ) is None:
+                return copy
+            n += 1
+            stamp = f"{self.t.stamp}-{n}"
+
+    async def _undo_superseding_delete(self, rel: RelPath, expect: RemoteEntry, marker: str) -> None:
+        """After an unconditional delete: if the version it hid was not the one planned
+        against (another client wrote in between), make that version current again —
+        an edit beats a delete."""
+        versions = await self.store.versions(self.t.bucket, self.key(rel))
+        index = next((i for i, v in enumerate(versions) if v.version_id == marker), None)
+        if index is None or index + 1 >= len(versions):
+            return
+        older = versions[index + 1]
+        if older.etag is None or older.etag == expect.etag:
+            return
+        await self.store.copy(self.t.bucket, self.key(rel), self.key(rel), src_version=older.version_id)
+        log.warning("delete_undone", key=self.key(rel),
+                    reason="another client wrote this key after it was listed; its version was restored")
 
     async def _racy_mismatch(self, path: Path, before: LocalEntry, info: ObjectInfo) -> bool:
         if time.time() - before.mtime_ns / 1e9 > RACY_SECONDS:
@@ -259,14 +341,16 @@ class Executor:
         dest = self.local_path(rel)
         localfs.ensure_parent(dest, self.t.root)
         key = key or self.key(rel)
-        tmp, info, md5 = await self.store.download_to_temp(self.t.bucket, key, dest)
+        tmp, info, md5 = await self.store.download_to_temp(
+            self.t.bucket, key, dest, listed=(remote.etag, remote.size)
+        )
         try:
             current = localfs.stat_entry(dest)
             if not localfs.same_file_state(current, expect) and not (
                 current is None and expect is None
             ):
                 # The user wrote the file while we downloaded: theirs keeps the name.
-                copy = conflict_name(rel, self.t.stamp, Side.REMOTE.value)
+                copy = await self._free_copy_name(rel)
                 entry = localfs.install(tmp, self.local_path(copy), mtime_ns_of(info))
                 self.tally.conflict_copies.append(copy)
                 log.warning("conflict_copy_created", copy=copy, reason="changed locally during download")
@@ -290,7 +374,9 @@ class Executor:
         """Keep a remote version that is about to be replaced or deleted, in the trash."""
         # A free slot (never os.replace over an earlier trashed version), in owner-only folders.
         dest = localfs.trash_slot(self.t.trash_root, self.t.stamp, rel)
-        tmp, info, _ = await self.store.download_to_temp(self.t.bucket, self.key(rel), dest)
+        tmp, info, _ = await self.store.download_to_temp(
+            self.t.bucket, self.key(rel), dest, listed=(expect.etag, expect.size)
+        )
         if info.etag != expect.etag:
             tmp.unlink(missing_ok=True)
             raise Stale("changed remotely since planning")
@@ -328,7 +414,24 @@ class Executor:
             raise Stale("changed remotely since planning; kept")
         if preserve is Preserve.TRASH:
             await self._remote_to_trash(rel, expect)
-        await self.store.delete(self.t.bucket, key)
+        while True:
+            condition = self._precondition(expect) if self._conditional_delete else None
+            try:
+                marker = await self.store.delete(self.t.bucket, key, if_match=condition)
+            except errors.NotFoundError:
+                marker = None  # gone meanwhile, or our own retried delete: nothing to do
+            except errors.UnsupportedError:
+                if condition is None:
+                    raise
+                self._conditional_delete = False
+                continue
+            except errors.ConflictWriteError as exc:
+                if await self._etag_wants_no_quotes(rel, expect, condition):
+                    continue
+                raise Stale("changed remotely since planning; kept") from exc
+            break
+        if marker is not None and condition is None and self._versioned:
+            await self._undo_superseding_delete(rel, expect, marker)
         self.state.forget(rel)
         log.info("object_deleted", key=key)
 

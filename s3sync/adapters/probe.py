@@ -14,9 +14,11 @@ from typing import Any
 import aioboto3
 import botocore.exceptions as bex
 
-from s3sync.adapters.s3 import S3Store, translate_errors
+from s3sync import errors
+from s3sync.adapters.s3 import Precondition, S3Store, translate_errors
 
 PROBE_MARKER = ".s3sync-probe-"
+NO_SUCH_ETAG = Precondition(etag="0" * 32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,55 @@ class Capabilities:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteSupport:
+    """What a sync needs to know before it writes: the conditions the server honours."""
+
+    conditional_writes: bool  # PUT with If-Match / If-None-Match is refused when it does not hold
+    conditional_delete: bool  # DELETE with If-Match likewise
+    versioning: bool  # the bucket keeps the versions a write or delete supersedes
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def probe_writes(store: S3Store, bucket: str, prefix: str) -> WriteSupport:
+    """Ask the server whether it honours conditional writes and deletes, without side effects
+    where it does: a PUT and a DELETE of a key that does not exist, each on the condition
+    that it has an ETag nobody has. A server that honours the condition refuses both (412,
+    or 404 for the missing key); one that ignores it creates the key (removed at once) and
+    answers the DELETE with 204. Versioning is asked only where a condition is missing:
+    it is the fallback then.
+    """
+    key = f"{prefix}{PROBE_MARKER}{secrets.token_hex(6)}"
+    try:
+        await store.put_bytes(bucket, key, b"s3sync probe", precondition=NO_SUCH_ETAG)
+    except (errors.ConflictWriteError, errors.NotFoundError):
+        writes = True
+    except errors.EndpointError:
+        raise
+    except errors.S3SyncError:
+        writes = False  # NotImplemented, or a 400 for a header the server does not know
+    else:
+        writes = False
+        await _remove_all_versions(store.client, bucket, key)
+    try:
+        await store.delete(bucket, key + "-d", if_match=NO_SUCH_ETAG)
+    except (errors.ConflictWriteError, errors.NotFoundError):
+        deletes = True
+    except errors.EndpointError:
+        raise
+    except errors.S3SyncError:
+        deletes = False
+    else:
+        deletes = False
+    versioning = False
+    if not (writes and deletes):
+        with translate_errors(f"bucket {bucket}", store.conn.where()):
+            versioning = await _versioning(store.client, bucket) == "Enabled"
+    return WriteSupport(writes, deletes, versioning)
 
 
 def _status(exc: bex.ClientError) -> int:

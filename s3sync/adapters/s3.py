@@ -39,6 +39,7 @@ CHUNK = 1 * MiB
 TEMP_MARKER = ".s3sync-tmp-"
 MTIME_KEY = "mtime"  # rclone's convention: Unix seconds with a fraction
 MD5_KEY = "md5chksum"  # rclone's convention: base64 of the MD5 digest
+PUT_VERIFY_ATTEMPTS = 3  # sends of a body the server keeps storing other bytes of
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +243,31 @@ def _info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
     )
 
 
+def _response_of(headers: Mapping[str, str]) -> dict[str, Any]:
+    """The fields of a PUT reply s3sync reads, from raw (lower-cased) headers."""
+    return {
+        "ETag": headers.get("etag"),
+        "VersionId": headers.get("x-amz-version-id"),
+        "ServerSideEncryption": headers.get("x-amz-server-side-encryption"),
+        "SSECustomerAlgorithm": headers.get("x-amz-server-side-encryption-customer-algorithm"),
+    }
+
+
+def _etag_contradicts(etag: str, sent_md5: str, response: Mapping[str, Any]) -> bool:
+    """Does the ETag of a single-part write prove the server stored other bytes?
+
+    It is the MD5 of the stored bytes only when it looks like one and the object is not
+    encrypted with KMS or a customer key; anything else proves nothing.
+    """
+    if plain_md5(etag) is None:
+        return False
+    if str(response.get("ServerSideEncryption") or "").startswith("aws:kms"):
+        return False
+    if response.get("SSECustomerAlgorithm"):
+        return False
+    return etag.lower() != sent_md5
+
+
 _PUT_HEADERS = {
     "ContentMD5": "Content-MD5",
     "ContentType": "Content-Type",
@@ -296,6 +322,16 @@ class Precondition:
         if self.etag:
             return {"IfMatch": f'"{self.etag}"' if self.quote_etag else self.etag}
         return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a key in a versioned bucket; ``etag`` None: a delete marker."""
+
+    version_id: str
+    etag: str | None
+    modified: datetime
+    latest: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,19 +533,35 @@ class S3Store:
             kwargs["ContentType"] = content_type
         if precondition:
             kwargs.update(precondition.put_kwargs())
-        with self._errors(f"s3://{bucket}/{key}"):
-            if self._fast is not None:
-                reply = await self._fast.put(bucket, key, data, _put_headers(kwargs))
-                response = {"ETag": reply.headers.get("etag"), "VersionId": reply.headers.get("x-amz-version-id")}
-            else:
-                response = await self._client.put_object(**kwargs)
-        return ObjectInfo(
-            key=key,
-            size=len(data),
-            etag=_strip_etag(response.get("ETag")) or digest.hexdigest(),
-            modified=datetime.now().astimezone(),
-            version_id=response.get("VersionId"),
-            metadata=kwargs["Metadata"],
+        where = f"s3://{bucket}/{key}"
+        for _ in range(PUT_VERIFY_ATTEMPTS):
+            with self._errors(where):
+                if self._fast is not None:
+                    reply = await self._fast.put(bucket, key, data, _put_headers(kwargs))
+                    response = _response_of(reply.headers)
+                else:
+                    response = await self._client.put_object(**kwargs)
+            etag = _strip_etag(response.get("ETag"))
+            if not _etag_contradicts(etag, digest.hexdigest(), response):
+                return ObjectInfo(
+                    key=key,
+                    size=len(data),
+                    etag=etag or digest.hexdigest(),
+                    modified=datetime.now().astimezone(),
+                    version_id=response.get("VersionId"),
+                    metadata=kwargs["Metadata"],
+                )
+            # The server stored other bytes than were sent (a server that does not check
+            # Content-MD5, and a corrupting network): send them again, over that object.
+            if precondition:
+                kwargs.pop("IfNoneMatch", None)
+                kwargs.update(Precondition(etag=etag, quote_etag=precondition.quote_etag).put_kwargs())
+        # Its metadata claims our MD5: left in place, it would pass for a good copy.
+        with contextlib.suppress(errors.S3SyncError):
+            await self.delete(bucket, key, if_match=Precondition(etag=etag) if precondition else None)
+        raise errors.EndpointError(
+            f"{where}: the server stored other bytes than were sent (ETag {etag}, "
+            f"MD5 {digest.hexdigest()}); the object was removed"
         )
 
     async def put_file(
@@ -628,17 +680,29 @@ class S3Store:
                             hashlib.md5(body, usedforsecurity=False).digest()
                         ).decode("ascii"),
                     )
+                sent = hashlib.md5(body, usedforsecurity=False).hexdigest()
+                if _etag_contradicts(_strip_etag(response["ETag"]), sent, response):
+                    raise errors.EndpointError(
+                        f"s3://{bucket}/{key} part {number}: the server stored other bytes than were sent"
+                    )
                 results[number] = response["ETag"]
             finally:
                 self._part_slots.release()
 
-        async with asyncio.TaskGroup() as group:
-            number = 0
-            async for body in parts:
-                # Acquire before reading the next part so memory stays bounded.
-                await self._part_slots.acquire()
-                number += 1
-                group.create_task(send(number, body))
+        try:
+            async with asyncio.TaskGroup() as group:
+                number = 0
+                async for body in parts:
+                    # Acquire before reading the next part so memory stays bounded.
+                    await self._part_slots.acquire()
+                    number += 1
+                    group.create_task(send(number, body))
+        except BaseExceptionGroup as failed:
+            # The task group wraps what failed; callers expect our own errors, one at a time.
+            first = failed.exceptions[0]
+            if isinstance(first, errors.S3SyncError | OSError):
+                raise first from failed
+            raise
         return [results[n] for n in range(1, len(results) + 1)]
 
     async def _abort_quietly(self, bucket: str, key: str, upload_id: str) -> None:
@@ -650,12 +714,14 @@ class S3Store:
             await self._client.put_object_acl(Bucket=bucket, Key=key, ACL=acl)
 
     async def copy(
-        self, bucket: str, src_key: str, dst_key: str, *, precondition: Precondition | None = None
+        self, bucket: str, src_key: str, dst_key: str, *, precondition: Precondition | None = None,
+        src_version: str | None = None,
     ) -> ObjectInfo:
+        source = {"Bucket": bucket, "Key": src_key}
+        if src_version is not None:
+            source["VersionId"] = src_version
         kwargs: dict[str, Any] = {
-            "Bucket": bucket, "Key": dst_key,
-            "CopySource": {"Bucket": bucket, "Key": src_key},
-            "MetadataDirective": "COPY",
+            "Bucket": bucket, "Key": dst_key, "CopySource": source, "MetadataDirective": "COPY",
         }
         with self._errors(f"s3://{bucket}/{src_key}"):
             response = await self._client.copy_object(**kwargs)
@@ -670,16 +736,38 @@ class S3Store:
 
     # -- deleting ----------------------------------------------------------------
 
-    async def delete(self, bucket: str, key: str, *, if_match: Precondition | None = None) -> None:
+    async def delete(self, bucket: str, key: str, *, if_match: Precondition | None = None) -> str | None:
+        """Delete ``key``; the version id of the delete marker, in a versioned bucket."""
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if if_match and if_match.etag:
             kwargs.update(if_match.put_kwargs())
         with self._errors(f"s3://{bucket}/{key}"):
             if self._fast is not None:
                 headers = {"If-Match": kwargs["IfMatch"]} if "IfMatch" in kwargs else {}
-                await self._fast.delete(bucket, key, headers)
-            else:
-                await self._client.delete_object(**kwargs)
+                reply = await self._fast.delete(bucket, key, headers)
+                return reply.headers.get("x-amz-version-id")
+            response = await self._client.delete_object(**kwargs)
+        version = response.get("VersionId")
+        return str(version) if version else None
+
+    async def versions(self, bucket: str, key: str) -> list[Version]:
+        """Every version and delete marker of exactly ``key``, newest first."""
+        # The server lists each kind newest first; the two lists are merged by time, and
+        # within one list its own order settles equal times.
+        found: list[tuple[datetime, bool, int, Version]] = []
+        paginator = self._client.get_paginator("list_object_versions")
+        with self._errors(f"s3://{bucket}/{key}"):
+            async for page in paginator.paginate(Bucket=bucket, Prefix=key):
+                for kind in ("Versions", "DeleteMarkers"):
+                    for item in page.get(kind, ()):
+                        if item["Key"] != key:
+                            continue
+                        etag = _strip_etag(item.get("ETag")) if kind == "Versions" else None
+                        latest = bool(item.get("IsLatest"))
+                        version = Version(item["VersionId"], etag, item["LastModified"], latest)
+                        found.append((version.modified, latest, -len(found), version))
+        found.sort(key=lambda entry: entry[:3], reverse=True)
+        return [entry[3] for entry in found]
 
     async def delete_many(self, bucket: str, keys: list[str]) -> list[DeleteFailure]:
         failures: list[DeleteFailure] = []
@@ -690,11 +778,16 @@ class S3Store:
 
     # -- reading -----------------------------------------------------------------
 
-    async def download_to_temp(self, bucket: str, key: str, dest: Path) -> tuple[Path, ObjectInfo, str]:
+    async def download_to_temp(
+        self, bucket: str, key: str, dest: Path, *, listed: tuple[str, int] | None = None
+    ) -> tuple[Path, ObjectInfo, str]:
         """Stream the object into a new temp file beside ``dest``; verify it; return it.
 
         Returns (temp path, what the GET described, MD5 hex of the bytes written). The
         caller renames the temp file into place; on any error it is already gone.
+        ``listed``: the (ETag, size) a listing gave; the same ETag must bring that size,
+        whatever the GET's own headers claim (an object whose MD5 is unknown has no
+        other check against a short body).
         """
         where = f"s3://{bucket}/{key}"
         tmp = temp_path_for(dest)
@@ -710,7 +803,7 @@ class S3Store:
                             written += len(chunk)
                         out.flush()
                         os.fsync(out.fileno())
-            _verify(where, info, written, digest.hexdigest())
+            _verify(where, info, written, digest.hexdigest(), listed)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -765,10 +858,16 @@ def temp_path_for(dest: Path) -> Path:
     return dest.with_name(f".{stem}{TEMP_MARKER}{secrets.token_hex(4)}")
 
 
-def _verify(where: str, info: ObjectInfo, written: int, md5_hex: str) -> None:
+def _verify(
+    where: str, info: ObjectInfo, written: int, md5_hex: str, listed: tuple[str, int] | None = None
+) -> None:
     if written != info.size:
         raise errors.EndpointError(
             f"{where}: download truncated ({written} of {info.size} bytes)"
+        )
+    if listed is not None and info.etag == listed[0] and written != listed[1]:
+        raise errors.EndpointError(
+            f"{where}: download truncated ({written} of {listed[1]} bytes listed)"
         )
     expected = content_md5(info)
     if expected and expected != md5_hex:
