@@ -7,7 +7,9 @@ and contents from a small pool of same-size values so that only hashes tell them
 
 (a) convergence: after the plan, the sides agree (what "agree" means per mode below);
 (b) no loss: every version present before the sync is still at its path, in its conflict
-    copy or in the trash, unless the user superseded it (see ``lost_versions``);
+    copy or in the trash, unless the user superseded it (see ``lost_versions``); and
+    the plan overwrites or deletes unkept only base versions (``unpreserved_replacements``,
+    which holds whatever the trash setting);
 (c) quiet: the next plan moves and records nothing (only the same, stable skips);
 (d) no base rows (first sync, lost state): nothing is deleted;
 (e) direction: push never touches local, pull never touches remote;
@@ -41,6 +43,7 @@ from s3sync.core.plan import (
     Download,
     Forget,
     Plan,
+    Preserve,
     Skip,
     Upload,
 )
@@ -61,8 +64,9 @@ SIDES = [Side.LOCAL, Side.REMOTE]
 STAMPS = ["20260101-000000", "20260101-000001"]  # syncs in the same second share one
 DEFAULT_LIMIT = DeleteLimit.parse("50%")
 
+# Budget: the whole tests/core tier in well under 30 s of CPU.
 EXAMPLES = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 contents = st.integers(0, 12)  # 0-9 are one byte long: same size, other bytes
@@ -271,6 +275,32 @@ def lost_versions(before: World, plan: Plan, after: World) -> list[str]:
     return lost
 
 
+def unpreserved_replacements(before: World, plan: Plan) -> list[str]:
+    """(b), plan side: an action that overwrites or deletes a version without keeping it
+    first (``Preserve.NOTHING``, or a local delete, which is permanent with the trash
+    off) only ever does so to the base version, or to the very content it brings."""
+    errors = []
+    for a in plan:
+        match a:
+            case Upload(preserve_remote=Preserve.NOTHING):
+                side, brought = Side.REMOTE, before.local[a.rel].content
+            case Download(preserve_local=Preserve.NOTHING):
+                side, brought = Side.LOCAL, before.remote[a.rel].content
+            case DeleteRemote(preserve_remote=Preserve.NOTHING):
+                side, brought = Side.REMOTE, None
+            case DeleteLocal():
+                side, brought = Side.LOCAL, None
+            case _:
+                continue
+        replaced = before.contents(side).get(a.rel)
+        row = before.base.get(a.rel)
+        if replaced is None or replaced == brought:
+            continue
+        if row is None or row.md5 != md5_of(replaced):
+            errors.append(f"{a.action} {a.rel} replaces unsaved {side.value} content {replaced}")
+    return errors
+
+
 def quiet_errors(after: World, plan: Plan, opts: Options) -> list[str]:
     """(c) The next plan moves and records nothing, and skips just what this one did."""
     snaps = gather(after, opts.checksum)
@@ -305,30 +335,22 @@ def run_one(world: World, opts: Options, use_trash: bool) -> tuple[Plan, World]:
 # -- (a) (b) (c) after one sync --------------------------------------------------------------
 
 
-@EXAMPLES
+@settings(EXAMPLES, max_examples=250)
 @given(world=histories(), opts=options, use_trash=st.booleans())
-def test_a_sides_agree_after_a_sync(world: World, opts: Options, use_trash: bool) -> None:
+def test_abc_one_sync_converges_keeps_every_version_and_settles(
+    world: World, opts: Options, use_trash: bool
+) -> None:
+    """(a), (b) and (c) share one run: a history, one sync, then the next plan."""
     plan, after = run_one(world, opts, use_trash)
-    assert convergence_errors(world, plan, after, opts) == []
-    assert base_errors(after) == []
-    assert copy_name_errors(plan) == []
+    assert not (errors := convergence_errors(world, plan, after, opts)), f"(a) {errors}"
+    assert not (errors := base_errors(after)), f"(a) equal is recorded: {errors}"
+    assert not (errors := copy_name_errors(plan)), f"(a) {errors}"
+    assert not (errors := unpreserved_replacements(world, plan)), f"(b) {errors}"
+    assert not (errors := lost_versions(world, plan, after)), f"(b) lost: {errors}"
+    assert not (errors := quiet_errors(after, plan, opts)), f"(c) {errors}"
 
 
-@EXAMPLES
-@given(world=histories(), opts=options, use_trash=st.booleans())
-def test_b_no_version_is_lost(world: World, opts: Options, use_trash: bool) -> None:
-    plan, after = run_one(world, opts, use_trash)
-    assert lost_versions(world, plan, after) == []
-
-
-@EXAMPLES
-@given(world=histories(), opts=options, use_trash=st.booleans())
-def test_c_second_plan_is_quiet(world: World, opts: Options, use_trash: bool) -> None:
-    plan, after = run_one(world, opts, use_trash)
-    assert quiet_errors(after, plan, opts) == []
-
-
-# -- (d) no base, (e) direction, (g) hashing ------------------------------------------------
+# -- (d) no base, (e) direction, (g) (h) hashing, (i) newer wins ------------------------------------------------
 
 
 @EXAMPLES
@@ -339,6 +361,7 @@ def test_d_without_base_rows_nothing_is_deleted(
     plan, after = run_one(world, opts, use_trash)
     assert not [a for a in plan if isinstance(a, DeleteLocal | DeleteRemote | Forget)]
     # With no base nothing can be "the user's own change": every version survives.
+    assert unpreserved_replacements(world, plan) == []
     assert lost_versions(world, plan, after) == []
     assert convergence_errors(world, plan, after, opts) == []
 
@@ -386,17 +409,17 @@ def decisions(plan: Plan) -> list[tuple[object, ...]]:
     return out
 
 
-@EXAMPLES
-@given(world=histories(), opts=options)
-def test_g_hashing_only_where_needed_decides_like_hashing_everything(
-    world: World, opts: Options
-) -> None:
-    snaps = gather(world, opts.checksum)
-    oracle = gather(world, opts.checksum, hash_everything=True)
-    plan = reconcile(snaps.base, snaps.local, snaps.remote, opts)
-    full = reconcile(oracle.base, oracle.local, oracle.remote, opts)
-    note(f"hashed={snaps.hashed} plan={plan}")
-    assert decisions(plan) == decisions(full)
+def equal_content_moves(world: World, plan: Plan) -> list[str]:
+    """(h) Transfers or conflicts of the same bytes on both sides, where the engine could
+    have known (the object's MD5 is in its ETag or its metadata)."""
+    errors = []
+    for a in plan:
+        if isinstance(a, Upload | Download | Conflict):
+            here, there = world.local.get(a.rel), world.remote.get(a.rel)
+            equal = here is not None and there is not None and here.content == there.content
+            if equal and not hash_unknowable(world, a.rel):
+                errors.append(f"{a.action} {a.rel} moves equal content")
+    return errors
 
 
 def hash_unknowable(world: World, rel: RelPath) -> bool:
@@ -405,17 +428,22 @@ def hash_unknowable(world: World, rel: RelPath) -> bool:
     return not o.meta_md5 and plain_md5(o.etag) is None
 
 
-@EXAMPLES
+@settings(EXAMPLES, max_examples=250)
 @given(world=histories(), opts=options)
-def test_h_equal_content_never_moves(world: World, opts: Options) -> None:
-    """Same bytes on both sides are recorded, never transferred or turned into a
-    conflict, unless the remote's hash cannot be known without a download."""
-    plan = plan_for(world, opts)
-    for a in plan:
-        if isinstance(a, Upload | Download | Conflict):
-            here, there = world.local.get(a.rel), world.remote.get(a.rel)
-            if here is not None and there is not None and here.content == there.content:
-                assert hash_unknowable(world, a.rel), f"{a} moves equal content"
+def test_gh_hashes_only_where_needed_and_equal_content_never_moves(
+    world: World, opts: Options
+) -> None:
+    """(g) The plan made with the hashes and HEADs the engine fetches decides exactly
+    like one where every local file was hashed; (h) same bytes on both sides are
+    recorded, never transferred or turned into a conflict, unless the remote's hash
+    cannot be known without a download."""
+    snaps = gather(world, opts.checksum)
+    oracle = gather(world, opts.checksum, hash_everything=True)
+    plan = reconcile(snaps.base, snaps.local, snaps.remote, opts)
+    full = reconcile(oracle.base, oracle.local, oracle.remote, opts)
+    note(f"hashed={snaps.hashed} headed={snaps.headed} plan={plan}")
+    assert decisions(plan) == decisions(full), "(g)"
+    assert not (errors := equal_content_moves(world, plan)), f"(h) {errors}"
 
 
 def true_mtime(world: World, side: Side, rel: RelPath) -> int:
@@ -557,9 +585,10 @@ class ManyRounds(RuleBasedStateMachine):
         after = simulate(before, plan, use_trash=use_trash)
         self.world = after
         self.dirty = False
-        assert convergence_errors(before, plan, after, opts) == []
-        assert lost_versions(before, plan, after) == []
-        assert quiet_errors(after, plan, opts) == []
+        assert not (errors := convergence_errors(before, plan, after, opts)), f"(a) {errors}"
+        assert not (errors := unpreserved_replacements(before, plan)), f"(b) {errors}"
+        assert not (errors := lost_versions(before, plan, after)), f"(b) lost: {errors}"
+        assert not (errors := quiet_errors(after, plan, opts)), f"(c) {errors}"
 
     @invariant()
     def every_live_version_survives(self) -> None:
