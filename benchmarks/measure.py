@@ -43,6 +43,12 @@ def run_measured(cmd: list[str], env: dict[str, str], cwd: Path, timeout_s: floa
         timer.start()
         try:
             _pid, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM): the tool runs in its own session,
+            # so it would outlive us and keep hitting a server about to stop.
+            os.killpg(proc.pid, signal.SIGKILL)
+            os.wait4(proc.pid, 0)
+            raise
         finally:
             timer.cancel()
         seconds = time.perf_counter() - start

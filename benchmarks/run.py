@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -110,8 +111,21 @@ def write_json(path: Path | None, meta: dict[str, object], samples: list[Sample]
     path.write_text(json.dumps(payload, indent=2))
 
 
+def interrupt_on_signals() -> None:
+    """Turn SIGTERM (and SIGINT, which a shell ignores for background jobs)
+    into KeyboardInterrupt so the `finally` blocks stop the server and the
+    running tool and remove the temp dir."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    interrupt_on_signals()
     sizes: Sizes = QUICK if args.quick else FULL
     repeats = args.repeat or sizes.repeat
     root = Path(tempfile.mkdtemp(prefix="s3sync-bench-"))
