@@ -176,6 +176,10 @@ def test_local_create_modify_delete_reach_the_bucket_within_5s(cli: Cli, side: S
     (side.root / "sub" / "deeper").mkdir(parents=True)
     (side.root / "sub" / "deeper" / "x.bin").write_bytes(b"x" * 1000)
     wait_for("upload inside a new folder", lambda: side.body("sub/deeper/x.bin") == b"x" * 1000, LOCAL_DEADLINE)
+
+    # A folder renamed as a whole sends one event for the folder, none for its files.
+    (side.root / "sub").rename(side.root / "moved")
+    wait_for("a renamed folder to follow", lambda: {"moved/deeper/x.bin", "keep.txt"} == side.listing(), LOCAL_DEADLINE)
     assert service.stop() == 0
 
 
