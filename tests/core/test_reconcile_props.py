@@ -129,12 +129,15 @@ def rails_fire(world: World, plan: Plan, base_count: int) -> bool:
 
 
 @st.composite
-def histories(draw: st.DrawFn, *, lose_state: bool | None = None) -> World:
+def histories(
+    draw: st.DrawFn, *, lose_state: bool | None = None, clash: bool = False
+) -> World:
     """A world shaped by one to three rounds of (sync, then changes on both sides).
 
     Every path starts in some state on both sides; after each sync (carried out unless a
     rail fires) each side of each path is kept, edited, touched or deleted, and now and
-    then the same edit lands on both sides. The world itself is what a failing example
+    then the same edit lands on both sides (``clash``: and finally both sides edit one
+    path). The world itself is what a failing example
     prints: the state the last sync starts from, enough to replay it by hand.
     """
     world = World()
@@ -159,6 +162,14 @@ def histories(draw: st.DrawFn, *, lose_state: bool | None = None) -> World:
                 world.write_remote(rel, edit, draw(styles))  # the same edit on both sides
             else:
                 change_one_side(draw, world, Side.REMOTE, rel)
+    if clash:
+        # Finally both sides edit one path, in either order: a conflict unless equal.
+        rel, local_first = draw(st.sampled_from(PATHS)), draw(st.booleans())
+        if local_first:
+            world.write_local(rel, draw(contents))
+        world.write_remote(rel, draw(contents), draw(styles), draw(ages))
+        if not local_first:
+            world.write_local(rel, draw(contents))
     if lose_state if lose_state is not None else draw(st.integers(0, 9)) == 0:
         world.base.clear()
     world.trash.clear()  # only what the last sync trashes matters to (b)
@@ -456,7 +467,9 @@ def true_mtime(world: World, side: Side, rel: RelPath) -> int:
 
 
 @EXAMPLES
-@given(world=histories(), policy=st.sampled_from([Policy.KEEP_BOTH, Policy.NEWER]))
+@given(
+    world=histories(clash=True), policy=st.sampled_from([Policy.KEEP_BOTH, Policy.NEWER])
+)
 def test_i_the_newer_version_keeps_the_name(world: World, policy: Policy) -> None:
     """Where the base says both sides changed, or the sizes differ, the engine HEADs the
     object for its ``mtime``. A same-size pair with no base (most often equal content
