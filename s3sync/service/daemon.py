@@ -61,7 +61,7 @@ class Daemon:
             # the collection at exit, which took seconds of a 10 s stop budget.
             gc.freeze()
             await self._serve()
-            log.info("service_stopping")
+            log.info("stop_requested")
         log.info("service_stopped")
         return 0
 

@@ -274,7 +274,7 @@ class PairService:
             try:
                 result = await runner.run()
             except FullSyncNeeded:
-                self.log.info("full_sync_needed", trigger=work.trigger)
+                self.log.info("scope_widened", trigger=work.trigger)
             else:
                 if runner.deferred:
                     self._later(self.spec.options.settle, Work(scope=Scope(files=runner.deferred)))
@@ -329,7 +329,7 @@ class PairService:
         if kind != self._error_kind:
             self.log.warning("pair_failed", error=message, error_kind=kind)
         else:
-            self.log.debug("pair_still_failing", error=message, error_kind=kind)
+            self.log.debug("retry_failed", error=message, error_kind=kind)
         self._error_kind = kind
         self._status.update(last_error=message, last_error_at=time.time())
 

@@ -332,7 +332,7 @@ class ScopedSync(PairSync):
                         view.add(item.key[cut:], item.size, item.etag, item, self.filter)
                 return view
             except listing.FastListingUnavailable as exc:
-                log.info("fast_listing_unavailable", reason=str(exc))
+                log.info("fast_listing_refused", reason=str(exc))
                 listing.refuse(self.store)
                 view = RemoteView(tags)
         async for info in self.store.iter_objects(self.spec.bucket, self.spec.prefix):
