@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -88,14 +89,14 @@ def plan_one(
     local: LocalEntry | None,
     remote: RemoteEntry | None,
     base: BaseEntry | None = BASE,
-    **options: object,
+    **options: Any,
 ) -> Action | None:
     """Reconcile a single path; the action for it, or None."""
     plan = reconcile(
         {P: base} if base else {},
         {P: local} if local else {},
         {P: remote} if remote else {},
-        Options(stamp=STAMP, **options),  # type: ignore[arg-type]
+        Options(stamp=STAMP, **options),
     )
     assert len(plan) <= 1
     return plan.actions[0] if plan.actions else None
@@ -434,7 +435,12 @@ def test_keep_both_copy_name_avoids_every_taken_name() -> None:
     remote = {P: RemoteEntry(len(V2), md5(V2), T_REMOTE, md5(V2))}
     first = conflict_name(P, STAMP, "local")
     second = conflict_name(P, STAMP + "-2", "local")
-    plan = reconcile({P: BASE}, {**local, first: LocalEntry(1, 1)}, {**remote, second: REMOTE["same"]}, Options(stamp=STAMP))  # type: ignore[dict-item]
+    plan = reconcile(
+        {P: BASE},
+        {**local, first: LocalEntry(1, 1)},
+        {**remote, second: RemoteEntry(1, "e", 1)},
+        Options(stamp=STAMP),
+    )
     conflicts = [a for a in plan if isinstance(a, Conflict)]
     assert [c.copy_rel for c in conflicts] == [conflict_name(P, STAMP + "-3", "local")]
 
