@@ -252,6 +252,9 @@ class _Run:
                 self.delete_remote(action.rel, action.expect_remote, action.preserve_remote)
             case Conflict():
                 self.conflict(action)
+            case _:
+                # A new kind of action: teach the model what executor.py does with it.
+                raise NotImplementedError(f"the model cannot carry out {action!r}")
 
     # -- preconditions (the executor's Stale cases) --
 
