@@ -715,7 +715,7 @@ class S3Store:
 
     async def copy(
         self, bucket: str, src_key: str, dst_key: str, *, precondition: Precondition | None = None,
-        src_version: str | None = None,
+        src_version: str | None = None, src_etag: str | None = None,
     ) -> ObjectInfo:
         source = {"Bucket": bucket, "Key": src_key}
         if src_version is not None:
@@ -723,6 +723,8 @@ class S3Store:
         kwargs: dict[str, Any] = {
             "Bucket": bucket, "Key": dst_key, "CopySource": source, "MetadataDirective": "COPY",
         }
+        if src_etag:
+            kwargs["CopySourceIfMatch"] = f'"{src_etag}"'
         with self._errors(f"s3://{bucket}/{src_key}"):
             response = await self._client.copy_object(**kwargs)
         result = response.get("CopyObjectResult", {})
