@@ -101,6 +101,8 @@ def _visit(
     if stat.S_ISDIR(st.st_mode):
         if excluded(rel, True):
             return
+        if _unkeyable(item.name, disk, result):
+            return
         if (st.st_dev, st.st_ino) in seen_dirs:
             result.skipped.append((disk, "symlink loop"))
             return
@@ -112,6 +114,8 @@ def _visit(
         return
     if excluded(rel, False):
         return
+    if _unkeyable(item.name, disk, result):
+        return
     key = RelPath(rel)
     if key in result.entries:
         # Two names equal after Unicode normalisation: syncing either would overwrite
@@ -122,6 +126,19 @@ def _visit(
     result.entries[key] = LocalEntry(st.st_size, st.st_mtime_ns)
     if rel != disk:
         result.disk_names[key] = disk
+
+
+def _unkeyable(name: str, disk: str, result: Scan) -> bool:
+    """Skip a name whose key the remote listing would refuse to map back to a file.
+
+    Uploaded, such a file would be missing from the next listing, and "remote deleted,
+    local unchanged" would move it to the trash. Of the reasons ``why_unmappable``
+    knows, only a backslash can occur in a name a directory listing returns.
+    """
+    if "\\" not in name:
+        return False
+    result.skipped.append((disk, "backslash in name (a key with one is not mapped back to a file)"))
+    return True
 
 
 def stat_entry(path: Path) -> LocalEntry | None:

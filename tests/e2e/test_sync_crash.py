@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -61,7 +60,6 @@ def test_multipart_round_trip(cli: Cli, s3server: S3Server, bucket: str, tmp_pat
     assert hashlib.md5(copy.read_bytes()).digest() == hashlib.md5(data).digest()
     assert copy.stat().st_mtime_ns == mtime_ns, "the mtime travels with the object"
     assert counts(a.sync_json()) == {}, "a multipart object is recognised as already synced"
-    assert counts(b.sync_json()) == {}
 
 
 def _whole_version(data: bytes) -> bool:
@@ -84,6 +82,7 @@ def test_file_rewritten_during_its_upload_ends_up_whole(pair: Pair, size: int) -
                 handle.write(block)
             written["version"] = version
             written["writes"] += 1
+            stop.wait(0.01)  # pacing only: keeps the writer from starving the sync of CPU
 
     writer = threading.Thread(target=rewrite)
     writer.start()
@@ -143,46 +142,45 @@ def _local_count(root: Path) -> int:
     return sum(1 for _d, _s, names in os.walk(root) for n in names if ".s3sync-tmp-" not in n)
 
 
-def _remote_contents(pair: Pair) -> dict[str, bytes]:
-    rels = list(pair.listing())
-    with ThreadPoolExecutor(8) as pool:
-        return dict(zip(rels, pool.map(pair.get, rels), strict=True))
-
-
 def _assert_converged(pair: Pair, files: dict[str, bytes]) -> None:
     assert temp_files(pair.root) == [], "temp files of the killed runs are cleaned up"
     assert pair.local() == files
-    assert _remote_contents(pair) == files
+    # A single-part object's ETag is the MD5 of its content: one listing proves most.
+    remote = {}
+    for rel, obj in pair.listing().items():
+        etag = obj["ETag"].strip('"')
+        remote[rel] = hashlib.md5(pair.get(rel)).hexdigest() if "-" in etag else etag
+    assert remote == {rel: hashlib.md5(data).hexdigest() for rel, data in files.items()}
     assert counts(pair.sync_json()) == {}, "the pair is in sync: a further run does nothing"
 
 
 @pytest.mark.slow
-def test_kill_9_during_upload_at_several_points_then_rerun_converges(pair: Pair, tmp_path: Path) -> None:
-    files = _files()
-    for rel, data in files.items():
-        pair.write(rel, data)
-    for point in (1, 150, 350):
-        _kill_when(pair, tmp_path / f"kill-{point}.log", lambda p=point: pair.remote_count() >= p,
-                   f"{point} objects in the bucket")
-        assert pair.remote_count() < N_FILES
-        assert pair.local() == files, "a killed upload never touches the local side"
-
-    summary = pair.sync_json()
-    assert summary["upload"] <= N_FILES - 350
-    assert summary["delete_local"] == summary["delete_remote"] == 0
-    _assert_converged(pair, files)
-
-
-@pytest.mark.slow
-def test_kill_9_during_download_at_several_points_then_rerun_converges(pair: Pair, tmp_path: Path) -> None:
+def test_kill_9_at_several_points_of_a_500_file_sync_then_rerun_converges(
+    cli: Cli, s3server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    s3 = s3server.client()
+    a = make_pair(cli, s3, bucket, tmp_path, "a")
+    b = make_pair(cli, s3, bucket, tmp_path, "b")
     files = _files()
     # Sorted first and large: its download is caught half-written in its temp file.
-    files["big.bin"] = os.urandom(32 * MiB)
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda item: pair.put(*item), files.items()))
+    files["big.bin"] = os.urandom(24 * MiB)
+    for rel, data in files.items():
+        a.write(rel, data)
 
+    # Uploads, killed three times along the way, then finished by a rerun.
+    for point in (1, 150, 350):
+        _kill_when(a, tmp_path / f"up-{point}.log", lambda p=point: a.remote_count() >= p,
+                   f"{point} objects in the bucket")
+        assert a.remote_count() < len(files)
+        assert a.local() == files, "a killed upload never touches the local side"
+    summary = a.sync_json()
+    assert summary["upload"] <= len(files) - 350
+    assert summary["delete_local"] == summary["delete_remote"] == 0
+    _assert_converged(a, files)
+
+    # Downloads into a second folder: killed mid-file, then twice more.
     def big_temp_file() -> bool:
-        for path in temp_files(pair.root):
+        for path in temp_files(b.root):
             try:
                 if path.stat().st_size > MiB:
                     return True
@@ -190,39 +188,31 @@ def test_kill_9_during_download_at_several_points_then_rerun_converges(pair: Pai
                 continue
         return False
 
-    _kill_when(pair, tmp_path / "kill-temp.log", big_temp_file, "a half-written temp file")
-    assert temp_files(pair.root), "the kill left a half-written temp file behind"
+    _kill_when(b, tmp_path / "down-temp.log", big_temp_file, "a half-written temp file")
+    assert temp_files(b.root), "the kill left a half-written temp file behind"
     for point in (100, 300):
-        _kill_when(pair, tmp_path / f"kill-{point}.log", lambda p=point: _local_count(pair.root) >= p,
+        _kill_when(b, tmp_path / f"down-{point}.log", lambda p=point: _local_count(b.root) >= p,
                    f"{point} files downloaded")
-        assert not pair.path("big.bin").exists() or pair.path("big.bin").read_bytes() == files["big.bin"]
-
-    summary = pair.sync_json()
+    assert not b.path("big.bin").exists() or b.path("big.bin").read_bytes() == files["big.bin"]
+    summary = b.sync_json()
     assert summary["delete_local"] == summary["delete_remote"] == 0
     assert summary["upload"] == 0, "nothing half-written was taken for a local edit"
-    _assert_converged(pair, files)
+    _assert_converged(b, files)
 
-
-@pytest.mark.slow
-def test_kill_9_during_deletes_then_rerun_converges(pair: Pair, tmp_path: Path) -> None:
-    files = _files()
-    for rel, data in files.items():
-        pair.write(rel, data)
-    assert counts(pair.sync_json()) == {"upload": N_FILES}
-    # Every fourth file goes remotely, the one after it locally: in plan order the local
-    # deletes (fast renames into the trash) are paced by the remote ones (round trips).
+    # Deletes both ways: every fourth file goes remotely, the one after it locally, so
+    # in plan order the fast local ones (renames into the trash) are paced by the
+    # remote ones (round trips).
     ordered = sorted(files)
     gone_remote, gone_local = ordered[0::4], ordered[1::4]
-    pair.s3.delete_objects(Bucket=pair.bucket, Delete={
-        "Objects": [{"Key": pair.key(rel)} for rel in gone_remote], "Quiet": True,
+    s3.delete_objects(Bucket=bucket, Delete={
+        "Objects": [{"Key": b.key(rel)} for rel in gone_remote], "Quiet": True,
     })
     for rel in gone_local:
-        pair.path(rel).unlink()
-    _kill_when(pair, tmp_path / "kill.log", lambda: _local_count(pair.root / ".s3sync-trash") >= 20,
+        b.path(rel).unlink()
+    _kill_when(b, tmp_path / "deletes.log", lambda: _local_count(b.root / ".s3sync-trash") >= 20,
                "20 files moved to the trash")
-
-    summary = pair.sync_json()
+    summary = b.sync_json()
     assert summary["upload"] == summary["download"] == 0
     kept = {rel: data for rel, data in files.items() if rel not in {*gone_remote, *gone_local}}
-    _assert_converged(pair, kept)
-    assert pair.trash() == {rel: files[rel] for rel in gone_remote}, "every deleted file is in the trash"
+    _assert_converged(b, kept)
+    assert b.trash() == {rel: files[rel] for rel in gone_remote}, "every deleted file is in the trash"

@@ -3,7 +3,9 @@ temp files, config pairs and permissions."""
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -159,22 +161,27 @@ def test_dry_run_prints_the_plan_and_changes_nothing(pair: Pair) -> None:
 
 def test_json_summary_reports_counts_bytes_and_failures(pair: Pair) -> None:
     pair.write("up.bin", b"u" * 1000)
-    pair.write("blocked", b"a file where the remote needs a folder")
+    pair.write("up2.txt", b"22")
     pair.put("down.bin", b"d" * 300)
-    pair.put("blocked/inside.txt", b"cannot be written: blocked is a file")
+    # An object whose stored content hash does not match its bytes: its download must
+    # fail verification, be reported, and leave nothing behind.
+    wrong = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
+    pair.put("corrupt.bin", b"bytes that do not match", Metadata={"md5chksum": wrong})
     result = pair.sync("--json", expect=1)
     summary = summary_of(result)
     assert summary.keys() >= SUMMARY_KEYS
     assert counts(summary) == {"upload": 2, "download": 1, "failed": 1}
-    assert summary["bytes_up"] == 1000 + len(b"a file where the remote needs a folder")
+    assert summary["bytes_up"] == 1002
     assert summary["bytes_down"] == 300
     assert isinstance(summary["seconds"], int | float)
     assert summary["skipped"] == 0
     [failure] = summary["failures"]
-    assert failure["rel"] == "blocked/inside.txt"
+    assert failure["rel"] == "corrupt.bin"
     assert failure["action"] == "download"
     assert failure["reason"]
     assert result.out.count("\n") == 1, "nothing but the JSON object on stdout"
+    assert set(pair.local()) == {"up.bin", "up2.txt", "down.bin"}
+    assert not list(pair.root.rglob("*.s3sync-tmp-*"))
 
 
 # -- excludes ----------------------------------------------------------------------------
