@@ -299,3 +299,14 @@ def test_conflict_winner_is_chosen_by_file_mtime_not_upload_time(pair: Pair) -> 
     assert local[copy] == b"remote version, older file"
     assert local == pair.remote()
     assert abs(pair.path(copy).stat().st_mtime - float(two_hours_ago)) < 1e-3
+
+
+def test_checksum_finds_an_edit_that_kept_size_and_mtime(pair: Pair) -> None:
+    pair.write("a.txt", b"version one")
+    pair.sync_json()
+    st = pair.path("a.txt").stat()
+    pair.write("a.txt", b"version two")  # same size...
+    os.utime(pair.path("a.txt"), ns=(st.st_atime_ns, st.st_mtime_ns))  # ...and same mtime
+    assert counts(pair.sync_json()) == {}, "size+mtime cannot see this edit"
+    assert counts(pair.sync_json("--checksum")) == {"upload": 1}
+    assert pair.get("a.txt") == b"version two"
