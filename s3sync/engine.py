@@ -168,7 +168,7 @@ class PairSync:
         started = time.monotonic()
         stamp = utc_stamp()
         self._check_root(state)
-        self.filter = Filter.for_root(self.spec.local_root, self.spec.options.exclude)
+        self.filter = Filter.for_root(self.spec.local_root, [*self.spec.options.exclude, *self._state_inside_root()])
         await self.store.bucket_exists(self.spec.bucket)
         snaps = await self._gather(state)
         if not self.dry_run:
@@ -230,6 +230,16 @@ class PairSync:
                         "client in the moment between listing and writing cannot be detected")
         state.set_json("write_support", {"endpoint": endpoint, "probed": time.time(), **support.as_dict()})
         return support
+
+    def _state_inside_root(self) -> list[str]:
+        """The state dir, when it lies inside the root (say the root is a home folder and
+        the state is under ~/.local/state): the DB, its lock and the push trash are never
+        synced, so that folder is excluded on both sides."""
+        try:
+            inside = self.state_dir.resolve().relative_to(self.spec.local_root.resolve())
+        except (ValueError, OSError):
+            return []
+        return [Filter.literal_folder(inside.as_posix())] if inside.parts else []
 
     def _trash_root(self) -> Path:
         if self.spec.options.mode == "push":

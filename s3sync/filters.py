@@ -38,6 +38,12 @@ class Filter:
             raise errors.UsageError(f"cannot read {ignore_file}: {exc}") from exc
         return cls([*patterns, *extra])
 
+    @staticmethod
+    def literal_folder(rel: str) -> str:
+        """A pattern matching exactly the folder ``rel`` (relative to the root) and its content."""
+        escaped = "".join("\\" + c if c in "\\*?[]!# " else c for c in rel)
+        return f"/{escaped}/"
+
     def excluded(self, rel: str, is_dir: bool) -> bool:
         return bool(self._spec.match_file(rel + "/" if is_dir else rel))
 

@@ -312,6 +312,16 @@ def test_state_and_trash_are_owner_only(pair: Pair) -> None:
     assert [p for p in trash_dirs if not private(p)] == []
 
 
+def test_state_dir_inside_the_root_is_never_synced(pair: Pair) -> None:
+    # Say the root is a home folder and the state lives under ~/.local/state.
+    pair.state = pair.root / ".local" / "state" / "s3 sync[1]"
+    pair.write("a.txt", b"a")
+    pair.write(".local/share/keep.txt", b"synced as usual")
+    assert counts(pair.sync_json()) == {"upload": 2}
+    assert set(pair.listing()) == {"a.txt", ".local/share/keep.txt"}
+    assert list(pair.state.glob("*.db"))
+
+
 # -- config pairs -------------------------------------------------------------------------
 
 
