@@ -187,8 +187,14 @@ class PairService:
 
     async def _consume(self, queue: Any) -> None:
         settle = self.spec.options.settle
+        own = _inside(self.state_dir, self.spec.local_root)
         async for scope in batches(queue, self.spec.local_root, settle, max_wait=max(5.0, 5 * settle)):
-            self.submit(Work(scope=scope))
+            if own is not None:
+                # The state dir inside the root: our own DB writes must not wake us, or
+                # each pass's status write would trigger the next pass.
+                scope = scope.without(own)
+            if scope:
+                self.submit(Work(scope=scope))
 
     # -- triggers ----------------------------------------------------------------
 
@@ -346,6 +352,15 @@ class PairService:
         if pending is None:
             pending = len(self._pending.scope) + (1 if self._pending.full or self._pending.poll else 0)
         self._status.update(state=state.value, pending=pending, **extra)
+
+
+def _inside(folder: Path, root: Path) -> str | None:
+    """``folder`` relative to ``root`` as the watcher names it, if it lies inside."""
+    try:
+        inside = folder.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return None
+    return inside.as_posix() if inside.parts else None
 
 
 class StatusWriter:

@@ -76,6 +76,13 @@ class Scope:
         self.files, self.folders, self.full = set(), set(), False
         return taken
 
+    def without(self, folder: str) -> Scope:
+        """The scope less ``folder`` and everything below it."""
+        def kept(disk: str) -> bool:
+            return disk != folder and not disk.startswith(folder + "/")
+
+        return Scope({f for f in self.files if kept(f)}, {f for f in self.folders if kept(f)}, self.full)
+
     def narrowed(self) -> Scope:
         """Drop paths already covered by a folder of the scope."""
         folders = {f for f in self.folders if not _under_any(f, self.folders - {f})}
@@ -182,13 +189,14 @@ class ScopedSync(PairSync):
         # Hidden paths (the trash, excludes) are not looked at; base rows a new exclude
         # hides are retired by the next full sync, as `s3sync sync` would.
         files = {f for f in files if not self.filter.excluded_file(nfc(f))}
-        if self.poll and not files and not self.scope.folders:
-            raise NothingChanged
-        local = await asyncio.to_thread(self._look_locally, files, self.scope.folders)
+        visible = {f for f in self.scope.folders if not self.filter.excluded(nfc(f), True)}
+        if not files and not visible:
+            raise NothingChanged  # e.g. only our own trash moved: nothing to plan
+        local = await asyncio.to_thread(self._look_locally, files, visible)
         if view is not None:
             local.unknown |= view.collided
         rels = set(local.entries) | local.unknown | {RelPath(nfc(f)) for f in files}
-        folders = {RelPath(nfc(f)) for f in self.scope.folders}
+        folders = {RelPath(nfc(f)) for f in visible}
         base = _load_rows(state, rels, folders)
         if view is not None:
             remote = view.snapshot(rels | set(base), folders, base)

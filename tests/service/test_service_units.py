@@ -32,6 +32,11 @@ def test_a_folder_covers_the_paths_below_it() -> None:
     assert scope == Scope(files={"da", "x"}, folders={"d", "q"})
 
 
+def test_without_drops_a_folder_and_what_is_below_it() -> None:
+    scope = Scope(files={".state/x.db", ".statex", "a"}, folders={".state", ".state/sub", "b"})
+    assert scope.without(".state") == Scope(files={".statex", "a"}, folders={"b"})
+
+
 def test_take_hands_over_and_empties() -> None:
     scope = Scope(files={"a"}, full=True)
     taken = scope.take()
