@@ -37,8 +37,10 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("s3sync: interrupted", err=True)
         return 130
-    except BrokenPipeError:
-        # `s3sync ls ... | head`: the reader left; not an error worth a traceback.
-        sys.stderr.close()
-        return 0
+    except SystemExit as exc:
+        # click turns a broken stdout pipe (`s3sync ls ... | head`: the reader left)
+        # into exit 1 after swapping in a flush-pacifying wrapper; that is no error.
+        if type(sys.stdout).__name__ == "_PacifyFlushWrapper":
+            return 0
+        raise
     return code if isinstance(code, int) else 0
