@@ -35,10 +35,12 @@ from s3sync.adapters.statedb import StateStore
 from s3sync.core.model import BaseEntry, LocalEntry, ObjectInfo, RemoteEntry, Side
 from s3sync.core.paths import RelPath, conflict_name, key_for
 from s3sync.core.plan import (
+    FREEING,
     Action,
     Conflict,
     DeleteLocal,
     DeleteRemote,
+    Displace,
     Download,
     Forget,
     Preserve,
@@ -113,15 +115,15 @@ class Executor:
         self._quote_etag = True
 
     async def run(self, actions: Iterable[Action]) -> Tally:
-        queue: Iterator[Action] = iter(actions)
-
-        async def worker() -> None:
+        async def worker(queue: Iterator[Action]) -> None:
             for action in queue:
                 await self._run_one(action)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.concurrency):
-                group.create_task(worker())
+        for phase in _phases(list(actions)):
+            queue = iter(phase)
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.concurrency, len(phase))):
+                    group.create_task(worker(queue))
         self.state.flush()
         return self.tally
 
@@ -163,6 +165,9 @@ class Executor:
                 self.tally.add("delete_remote")
             case Conflict():
                 await self._conflict(action)
+                self.tally.add("conflict")
+            case Displace():
+                await self._displace(action)
                 self.tally.add("conflict")
 
     # -- paths -----------------------------------------------------------------
@@ -461,8 +466,57 @@ class Executor:
             self.tally.conflict_copies.append(c.copy_rel)
         log.info("conflict_resolved", winner=c.winner.value, copy=c.copy_rel)
 
+    async def _displace(self, d: Displace) -> None:
+        """Free ``d.rel`` for the folder of that name: the file's versions become
+        conflict copies on both sides before the name is given up anywhere."""
+        if d.local is not None:
+            assert d.local_copy is not None
+            path, copy_path = self.local_path(d.rel), self.local_path(d.local_copy)
+            if not localfs.same_file_state(localfs.stat_entry(path), d.local):
+                raise Stale("changed locally since planning")
+            if copy_path.exists():
+                raise Stale("the name of its conflict copy was taken meanwhile")
+            try:
+                os.rename(path, copy_path)
+            except OSError as exc:
+                raise errors.LocalIOError(f"cannot rename {path}: {exc.strerror}") from exc
+            self.tally.conflict_copies.append(d.local_copy)
+            await self._upload(d.local_copy, None, Preserve.NOTHING)
+        if d.remote is not None and not d.same:
+            assert d.remote_copy is not None
+            copied = await self.store.copy(self.t.bucket, self.key(d.rel), self.key(d.remote_copy))
+            listed = RemoteEntry(copied.size, copied.etag, mtime_ns_of(copied), content_md5(copied))
+            await self._download(d.remote_copy, listed, None, Preserve.NOTHING)
+            self.tally.conflict_copies.append(d.remote_copy)
+        if d.remote is not None:
+            await self._delete_remote(d.rel, d.remote, Preserve.NOTHING)
+        self.state.forget(d.rel)
+        log.warning("file_displaced", copies=[c for c in (d.local_copy, d.remote_copy) if c],
+                    reason=d.reason)
+
     async def _conflict_to_trash(self, c: Conflict) -> None:
         if c.winner is Side.LOCAL:
             await self._upload(c.rel, c.remote, Preserve.TRASH)
         else:
             await self._download(c.rel, c.remote, c.local, Preserve.TRASH)
+
+
+def _phases(actions: list[Action]) -> list[list[Action]]:
+    """Actions that free a name another action needs run first, as a phase of their own:
+    a file deleted (or moved aside) before a folder of its name is made, the files of a
+    folder deleted before a file of its name is put there."""
+    names = {a.rel for a in actions}
+    folders = {a.rel[:i] for a in actions for i, c in enumerate(a.rel) if c == "/"}
+
+    def frees(a: Action) -> bool:
+        if isinstance(a, Displace):
+            return True
+        if not isinstance(a, FREEING):
+            return False
+        return a.rel in folders or any(
+            a.rel[:i] in names for i, c in enumerate(a.rel) if c == "/"
+        )
+
+    first = [a for a in actions if frees(a)]
+    rest = [a for a in actions if not frees(a)]
+    return [phase for phase in (first, rest) if phase]

@@ -117,14 +117,30 @@ class StateStore:
 
         self._engine = engine
         with self._errors():
-            metadata.create_all(engine)
-            version = self.get_meta("schema_version")
-            if version is None:
-                self.set_meta("schema_version", str(SCHEMA_VERSION))
-            elif int(version) > SCHEMA_VERSION:
+            # Read the version before writing anything: a DB from a newer s3sync is not
+            # ours to add tables to.
+            version = self._schema_version()
+            if version is not None and int(version) > SCHEMA_VERSION:
                 raise errors.StateError(
                     f"state DB {self.path} is from a newer s3sync (schema {version}); upgrade s3sync"
                 )
+            # Take the write lock once now: a DB another process holds fails the run here,
+            # before it changes any file, not at its first record after the changes.
+            with engine.connect() as conn:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql("ROLLBACK")
+            metadata.create_all(engine)
+            if version is None:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _schema_version(self) -> str | None:
+        with self.engine.connect() as conn:
+            if conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).first() is None:
+                return None
+            value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        return None if value is None else str(value)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -77,6 +77,26 @@ class Conflict:
 
 
 @dataclass(frozen=True, slots=True)
+class Displace:
+    """A file stands where a folder must be (files below ``rel`` exist on some side).
+
+    The folder keeps the name: the file's versions move aside to conflict copies on
+    both sides — the local file to ``local_copy``, the object to ``remote_copy`` — and
+    ``rel`` is freed. ``same``: both sides hold one version; it moves to ``local_copy``
+    alone.
+    """
+
+    rel: RelPath
+    local: LocalEntry | None
+    remote: RemoteEntry | None
+    local_copy: RelPath | None
+    remote_copy: RelPath | None
+    same: bool
+    reason: str
+    action = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """Both sides hold the same content: write the base row, move no data."""
 
@@ -102,9 +122,12 @@ class Skip:
     action = "skipped"
 
 
-Action = Upload | Download | DeleteLocal | DeleteRemote | Conflict | Record | Forget | Skip
+Action = Upload | Download | DeleteLocal | DeleteRemote | Conflict | Displace | Record | Forget | Skip
 
-TRANSFERS = (Upload, Download, DeleteLocal, DeleteRemote, Conflict)
+TRANSFERS = (Upload, Download, DeleteLocal, DeleteRemote, Conflict, Displace)
+# Actions that free a name: where a plan also creates something at or below that name,
+# they must be done first (a file deleted before a folder of its name is made).
+FREEING = (DeleteLocal, DeleteRemote, Displace)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from s3sync.core.plan import (
     Conflict,
     DeleteLocal,
     DeleteRemote,
+    Displace,
     Download,
     Forget,
     Plan,
@@ -59,6 +60,9 @@ class Options:
     conflict: Policy = Policy.KEEP_BOTH
     checksum: bool = False
     stamp: str = "19700101-000000"  # UTC YYYYMMDD-HHMMSS for conflict copy names
+    # The local side ignores case (macOS, Windows): names equal but for case are one file
+    # there, so only one of them may be written or deleted locally.
+    casefold: bool = False
 
 
 class Change(enum.Enum):
@@ -187,12 +191,110 @@ def reconcile(
     options: Options,
 ) -> Plan:
     taken: set[RelPath] = set(base) | set(local) | set(remote)
-    actions: list[Action] = []
+    decided: dict[RelPath, Action | None] = {}
     for rel in sorted(taken):
-        action = _decide(rel, base.get(rel), local.get(rel), remote.get(rel), options, taken)
-        if action is not None:
-            actions.append(action)
-    return Plan(tuple(actions))
+        decided[rel] = _decide(rel, base.get(rel), local.get(rel), remote.get(rel), options, taken)
+    if options.mode is Mode.BOTH:
+        _displace_clashes(decided, base, local, remote, options, taken)
+    if options.casefold:
+        _case_conflicts(decided, base, local)
+    return Plan(tuple(a for rel in sorted(decided) if (a := decided[rel]) is not None))
+
+
+def _left_by(
+    rel: RelPath, action: Action | None, local: Mapping[RelPath, LocalEntry],
+    remote: Mapping[RelPath, RemoteEntry],
+) -> list[RelPath]:
+    """The file names ``action`` leaves at ``rel`` (a conflict also leaves its copy)."""
+    if isinstance(action, DeleteLocal | DeleteRemote | Forget):
+        return []
+    if action is None or isinstance(action, Skip):
+        return [rel] if rel in local or rel in remote else []
+    if isinstance(action, Conflict) and action.copy_rel is not None:
+        return [rel, action.copy_rel]
+    return [rel]
+
+
+def _displace_clashes(
+    decided: dict[RelPath, Action | None],
+    base: Mapping[RelPath, BaseEntry],
+    local: Mapping[RelPath, LocalEntry],
+    remote: Mapping[RelPath, RemoteEntry],
+    options: Options,
+    taken: set[RelPath],
+) -> None:
+    """A file the plan keeps at ``p`` while it also keeps files below ``p/`` cannot exist
+    on a disk (a bucket holds both keys happily): one side replaced a file by a folder of
+    the same name while the other edited the file, or the bucket got keys below a file.
+    The folder keeps the name; the file moves aside to a conflict copy on both sides."""
+    kept = {name for rel, action in decided.items() for name in _left_by(rel, action, local, remote)}
+    folders = {RelPath(name[:cut]) for name in kept for cut in _slashes(name)}
+    for rel in sorted(kept & folders):
+        if rel not in decided or isinstance(decided[rel], Skip):
+            continue  # a conflict copy's name, or a path this run must leave alone
+        decided[rel] = _displace(rel, base.get(rel), local.get(rel), remote.get(rel), options, taken)
+
+
+# What may happen to a name that differs from another only by case, on a disk that
+# ignores case: nothing that writes or deletes the local file (it is the other's file).
+_LOCAL_EFFECTS = (Download, DeleteLocal, Conflict, Displace)
+
+
+def _case_conflicts(
+    decided: dict[RelPath, Action | None],
+    base: Mapping[RelPath, BaseEntry],
+    local: Mapping[RelPath, LocalEntry],
+) -> None:
+    """Names equal but for case are a conflict: both versions are kept where they are.
+
+    One name of each group owns the local file — the one on disk, else the one synced
+    before, else the first in order — and syncs as usual. The others never touch the
+    local side (a download would overwrite the owner's file, a local delete delete it);
+    what they do on the bucket alone (an upload, a remote delete of a case-only rename)
+    goes on.
+    """
+    groups: dict[str, list[RelPath]] = {}
+    for rel in decided:
+        groups.setdefault(rel.casefold(), []).append(rel)
+    for names in groups.values():
+        if len(names) < 2:
+            continue
+        owner = min(names, key=lambda r: (r not in local, r not in base, r))
+        for rel in names:
+            if rel != owner and isinstance(decided[rel], _LOCAL_EFFECTS):
+                decided[rel] = Skip(rel, f"case conflict: the local disk ignores case and {owner} "
+                                         "has this name there; both are kept")
+
+
+def _slashes(name: str) -> list[int]:
+    return [i for i, c in enumerate(name) if c == "/"]
+
+
+def _displace(
+    rel: RelPath,
+    row: BaseEntry | None,
+    here: LocalEntry | None,
+    there: RemoteEntry | None,
+    options: Options,
+    taken: set[RelPath],
+) -> Displace:
+    lc = classify_local(row, here, options.checksum)
+    rc = classify_remote(row, there)
+    reason = "a folder of the same name is kept; the file moves aside"
+    if here is not None and there is not None and (
+        (lc.unchanged and rc.unchanged) or (here.md5 is not None and here.md5 == there.md5)
+    ):
+        copy = _free_name(rel, options.stamp, Side.LOCAL.value, taken)
+        taken.add(copy)
+        return Displace(rel, here, there, copy, None, True, reason)
+    local_copy = remote_copy = None
+    if here is not None:
+        local_copy = _free_name(rel, options.stamp, Side.LOCAL.value, taken)
+        taken.add(local_copy)
+    if there is not None:
+        remote_copy = _free_name(rel, options.stamp, Side.REMOTE.value, taken)
+        taken.add(remote_copy)
+    return Displace(rel, here, there, local_copy, remote_copy, False, reason)
 
 
 def _decide(
