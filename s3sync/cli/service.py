@@ -18,7 +18,6 @@ from s3sync.cli.common import Common, common_options, group, run_async
 from s3sync.cli.sync import resolve_pairs, sync_options
 from s3sync.engine import PairSpec
 from s3sync.service import status as status_mod
-from s3sync.service.daemon import Daemon
 
 
 @group.command()
@@ -49,6 +48,9 @@ def watch(common: Common, local: str | None, remote: str | None, state_dir: Path
 
     states = state_dir or cfg.state_dir or state_dir_default()
     pool = min(512, sum(s.options.concurrency for s in specs) + 8)
+    # Imported here: watchdog and APScheduler are only worth loading for the service.
+    from s3sync.service.daemon import Daemon
+
     daemon = Daemon(common.connection(cfg, pool=pool), reload, states, force_first=force)
     return run_async(daemon.run(specs))
 
