@@ -17,12 +17,21 @@ from tests.e2e.sync_helpers import TRASH, Pair, read_tree, temp_files
 from tests.s3server import S3Server
 
 
-def api_sync(pair: Pair, server: S3Server, endpoint: str, **options: Any) -> SyncSummary:
+def client(server: S3Server, endpoint: str) -> Client:
+    return Client(endpoint, access_key=server.access_key, secret_key=server.secret_key,
+                  region="us-east-1")
+
+
+def api_sync(
+    pair: Pair, server: S3Server, endpoint: str, *, using: Client | None = None, **options: Any
+) -> SyncSummary:
     """One in-process sync of ``pair`` through ``endpoint`` — the same state DB the CLI
     uses with ``--endpoint-url endpoint`` — for the set-up and clean-up runs around the
-    CLI run under test (a CLI run costs a second of interpreter start-up)."""
-    with Client(endpoint, access_key=server.access_key, secret_key=server.secret_key,
-                region="us-east-1") as s3:
+    CLI run under test (a CLI run costs a second of interpreter start-up). ``using``: an
+    open client to reuse."""
+    if using is not None:
+        return using.sync(pair.root, pair.url, state_dir=pair.state, **options)
+    with client(server, endpoint) as s3:
         return s3.sync(pair.root, pair.url, state_dir=pair.state, **options)
 
 
