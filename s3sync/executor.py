@@ -449,13 +449,17 @@ class Executor:
             # The remote loser is kept twice before anything overwrites it: downloaded
             # to the local copy, and copied server-side to the copy's key.
             row = await self._download(c.copy_rel, c.remote, None, Preserve.NOTHING, key=self.key(c.rel))
-            copied = await self.store.copy(self.t.bucket, self.key(c.rel), self.key(c.copy_rel))
+            # Copy exactly the version just downloaded, or fail and re-plan.
+            copied = await self.store.copy(self.t.bucket, self.key(c.rel), self.key(c.copy_rel),
+                                           src_etag=row.remote.etag)
             self.state.put(c.copy_rel, BaseEntry(row.local, RemoteEntry(copied.size, copied.etag, row.remote.mtime_ns, row.md5), row.md5))
             await self._upload(c.rel, c.remote, Preserve.NOTHING)
         else:
             path, copy_path = self.local_path(c.rel), self.local_path(c.copy_rel)
             if not localfs.same_file_state(localfs.stat_entry(path), c.local):
                 raise Stale("changed locally since planning")
+            if copy_path.exists():
+                raise Stale("the name of its conflict copy was taken meanwhile")
             try:
                 os.rename(path, copy_path)
             except OSError as exc:

@@ -37,7 +37,7 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("s3sync: interrupted", err=True)
         return 130
-    except SystemExit as exc:
+    except SystemExit:
         # click turns a broken stdout pipe (`s3sync ls ... | head`: the reader left)
         # into exit 1 after swapping in a flush-pacifying wrapper; that is no error.
         if type(sys.stdout).__name__ == "_PacifyFlushWrapper":
