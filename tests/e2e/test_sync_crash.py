@@ -155,6 +155,7 @@ def _assert_converged(pair: Pair, files: dict[str, bytes]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # seven killed runs and four full ones: generous on a busy machine
 def test_kill_9_at_several_points_of_a_500_file_sync_then_rerun_converges(
     cli: Cli, s3server: S3Server, bucket: str, tmp_path: Path
 ) -> None:
