@@ -69,7 +69,7 @@ class Service:
             if e.get("event") == event and all(e.get(k) == v for k, v in match.items())
         ]
 
-    def wait_event(self, event: str, timeout: float = 20, since: int = 0, **match: Any) -> dict[str, Any]:
+    def wait_event(self, event: str, timeout: float = 60, since: int = 0, **match: Any) -> dict[str, Any]:
         found = wait_for(f"log event {event} {match}", lambda: self.find(event, since, **match), timeout)
         return dict(found[0])
 
@@ -148,7 +148,7 @@ def side(s3server: S3Server, bucket: str, tmp_path: Path) -> Side:
 
 
 def started(service: Service, pair: str = "cli") -> None:
-    service.wait_event("pass_finished", timeout=30, pair=pair, trigger="startup")
+    service.wait_event("pass_finished", timeout=90, pair=pair, trigger="startup")  # readiness, not a latency bound
 
 
 def temp_files(root: Path) -> list[Path]:
@@ -265,7 +265,7 @@ def test_sigterm_during_transfers_exits_0_with_no_temp_files_and_consistent_stat
         side.s3.put_object(Bucket=side.bucket, Key=f"{side.prefix}big/{n:02}.bin", Body=payload)
     service = services(cli, *side.args("--concurrency", "2"))
     # Stop while the start-up sync is downloading.
-    service.wait_event("file_downloaded", timeout=30)
+    service.wait_event("file_downloaded", timeout=60)
     began = time.monotonic()
     assert service.stop(signal.SIGTERM, timeout=10) == 0
     assert time.monotonic() - began < 10
