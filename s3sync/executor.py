@@ -296,7 +296,7 @@ class Executor:
             return
         copy = await self._free_copy_name(rel)
         copied = await self.store.copy(self.t.bucket, self.key(rel), self.key(copy),
-                                       src_version=older[0].version_id)
+                                       src_version=older[0].version_id, precondition=self._precondition(None))
         await self._download(copy, RemoteEntry(copied.size, copied.etag, mtime_ns_of(copied),
                                                content_md5(copied)), None, Preserve.NOTHING)
         self.tally.conflict_copies.append(copy)
@@ -354,17 +354,16 @@ class Executor:
             if not localfs.same_file_state(current, expect) and not (
                 current is None and expect is None
             ):
-                # The user wrote the file while we downloaded: theirs keeps the name.
-                copy = await self._free_copy_name(rel)
-                entry = localfs.install(tmp, self.local_path(copy), mtime_ns_of(info))
-                self.tally.conflict_copies.append(copy)
-                log.warning("conflict_copy_created", copy=copy, reason="changed locally during download")
-                del entry
-                raise Stale("changed locally during its download; remote version saved as " + copy)
+                await self._keep_download_as_copy(rel, tmp, info)
             if current is not None and preserve is Preserve.TRASH:
                 localfs.move_to_trash(dest, self.t.trash_root, self.t.stamp, rel)
+                current = None
             mtime = mtime_ns_of(info)
-            entry = localfs.install(tmp, dest, mtime)
+            try:
+                # Replaced only if still what was checked just now, in one step.
+                entry = localfs.install_if(tmp, dest, mtime, current)
+            except localfs.Changed:
+                await self._keep_download_as_copy(rel, tmp, info)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -374,6 +373,20 @@ class Executor:
         self._on_progress(0, info.size)
         log.info("file_downloaded", key=key, bytes=info.size)
         return row
+
+    async def _keep_download_as_copy(self, rel: RelPath, tmp: Path, info: ObjectInfo) -> None:
+        """The user wrote the file while we downloaded: theirs keeps the name, and the
+        downloaded version becomes a conflict copy. Always raises ``Stale``."""
+        for _ in range(3):
+            copy = await self._free_copy_name(rel)
+            try:
+                localfs.install_if(tmp, self.local_path(copy), mtime_ns_of(info), None)
+            except localfs.Changed:
+                continue  # the name was taken meanwhile
+            self.tally.conflict_copies.append(copy)
+            log.warning("conflict_copy_created", copy=copy, reason="changed locally during download")
+            raise Stale("changed locally during its download; remote version saved as " + copy)
+        raise Stale("changed locally during its download; will re-plan")
 
     async def _remote_to_trash(self, rel: RelPath, expect: RemoteEntry) -> None:
         """Keep a remote version that is about to be replaced or deleted, in the trash."""
@@ -447,12 +460,13 @@ class Executor:
             await self._conflict_to_trash(c)
         elif c.winner is Side.LOCAL:
             # The remote loser is kept twice before anything overwrites it: downloaded
-            # to the local copy, and copied server-side to the copy's key.
-            row = await self._download(c.copy_rel, c.remote, None, Preserve.NOTHING, key=self.key(c.rel))
-            # Copy exactly the version just downloaded, or fail and re-plan.
-            copied = await self.store.copy(self.t.bucket, self.key(c.rel), self.key(c.copy_rel),
-                                           src_etag=row.remote.etag)
-            self.state.put(c.copy_rel, BaseEntry(row.local, RemoteEntry(copied.size, copied.etag, row.remote.mtime_ns, row.md5), row.md5))
+            # to the local copy, then uploaded from there to the copy's key — a PUT on
+            # the condition that the key is new, never over a key another replica made
+            # meanwhile (its copy of the same conflict, named for the same second);
+            # a server-side copy is conditional on fewer servers.
+            await self._download(c.copy_rel, c.remote, None, Preserve.NOTHING, key=self.key(c.rel))
+            self.state.forget(c.copy_rel)  # that row described the key it came from
+            await self._upload(c.copy_rel, None, Preserve.NOTHING)
             await self._upload(c.rel, c.remote, Preserve.NOTHING)
         else:
             path, copy_path = self.local_path(c.rel), self.local_path(c.copy_rel)
@@ -488,9 +502,10 @@ class Executor:
             await self._upload(d.local_copy, None, Preserve.NOTHING)
         if d.remote is not None and not d.same:
             assert d.remote_copy is not None
-            copied = await self.store.copy(self.t.bucket, self.key(d.rel), self.key(d.remote_copy))
-            listed = RemoteEntry(copied.size, copied.etag, mtime_ns_of(copied), content_md5(copied))
-            await self._download(d.remote_copy, listed, None, Preserve.NOTHING)
+            # As for a conflict: downloaded to the copy, uploaded from there (If-None-Match).
+            await self._download(d.remote_copy, d.remote, None, Preserve.NOTHING, key=self.key(d.rel))
+            self.state.forget(d.remote_copy)
+            await self._upload(d.remote_copy, None, Preserve.NOTHING)
             self.tally.conflict_copies.append(d.remote_copy)
         if d.remote is not None:
             await self._delete_remote(d.rel, d.remote, Preserve.NOTHING)

@@ -725,6 +725,8 @@ class S3Store:
         }
         if src_etag:
             kwargs["CopySourceIfMatch"] = f'"{src_etag}"'
+        if precondition:
+            kwargs.update(precondition.put_kwargs())
         with self._errors(f"s3://{bucket}/{src_key}"):
             response = await self._client.copy_object(**kwargs)
         result = response.get("CopyObjectResult", {})
