@@ -3,7 +3,9 @@ summaries, and that every error is an ``s3sync.errors`` exception."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import inspect
 import json
 import urllib.error
@@ -304,11 +306,14 @@ def test_conflict_keeps_both_and_names_the_copy(s3: Client, bucket: str, tmp_pat
     assert (local / summary.conflict_copies[0]).exists()
 
 
-def test_failed_actions_are_reported_not_raised(s3: Client, bucket: str, tmp_path: Path) -> None:
-    # The remote has sub/x.txt where the local folder has a file named sub: the download
-    # cannot make its folder. The sync goes on and reports it.
-    local = files(tmp_path / "work", {"sub": b"a file"})
-    s3.put_text(bucket, "f/sub/x.txt", "x")
+def test_failed_actions_are_reported_not_raised(
+    s3: Client, s3server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    # The remote has sub/x.txt with metadata claiming another MD5: its download fails
+    # verification. The sync goes on and reports it.
+    local = files(tmp_path / "work", {"sub.txt": b"a file"})
+    wrong = base64.b64encode(hashlib.md5(b"other bytes").digest()).decode()
+    s3server.client().put_object(Bucket=bucket, Key="f/sub/x.txt", Body=b"x", Metadata={"md5chksum": wrong})
     summary = s3.sync(local, f"s3://{bucket}/f")
     assert not summary.ok
     assert summary.failed == len(summary.failures) >= 1
