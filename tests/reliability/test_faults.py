@@ -51,7 +51,10 @@ SCENARIOS = [
     Scenario("slowdown-on-puts", [Fault("error", "PUT", OBJECT, times=3, status=503)]),
     Scenario("500-on-the-listing-once", [Fault("error", "GET", LISTING, status=500)]),
     Scenario("503-on-the-bucket-check", [Fault("error", "HEAD", BUCKET, times=2)]),
-    Scenario("503-on-every-listing", [Fault("error", "GET", LISTING, times=None)], "abort"),
+    # Refused for good (not retried: botocore's back-off on a 503 for ever costs 30 s):
+    # any listing error aborts the run before it changes anything.
+    Scenario("403-on-every-listing", [Fault("error", "GET", LISTING, times=None, status=403,
+                                            code="AccessDenied")], "abort"),
     Scenario("503-on-heads-500-on-delete", [
         Fault("error", "HEAD", OBJECT, times=2), Fault("error", "DELETE", OBJECT, status=500),
     ]),
