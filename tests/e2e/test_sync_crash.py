@@ -82,7 +82,7 @@ def test_file_rewritten_during_its_upload_ends_up_whole(pair: Pair, size: int) -
                 handle.write(block)
             written["version"] = version
             written["writes"] += 1
-            stop.wait(0.01)  # pacing only: keeps the writer from starving the sync of CPU
+            stop.wait(0.05)  # pacing only: keeps the writer from starving the sync of CPU
 
     writer = threading.Thread(target=rewrite)
     writer.start()
@@ -142,7 +142,7 @@ def _local_count(root: Path) -> int:
     return sum(1 for _d, _s, names in os.walk(root) for n in names if ".s3sync-tmp-" not in n)
 
 
-def _assert_converged(pair: Pair, files: dict[str, bytes]) -> None:
+def _assert_converged(pair: Pair, files: dict[str, bytes], *, rerun: bool = False) -> None:
     assert temp_files(pair.root) == [], "temp files of the killed runs are cleaned up"
     assert pair.local() == files
     # A single-part object's ETag is the MD5 of its content: one listing proves most.
@@ -151,11 +151,12 @@ def _assert_converged(pair: Pair, files: dict[str, bytes]) -> None:
         etag = obj["ETag"].strip('"')
         remote[rel] = hashlib.md5(pair.get(rel)).hexdigest() if "-" in etag else etag
     assert remote == {rel: hashlib.md5(data).hexdigest() for rel, data in files.items()}
-    assert counts(pair.sync_json()) == {}, "the pair is in sync: a further run does nothing"
+    if rerun:
+        assert counts(pair.sync_json()) == {}, "the pair is in sync: a further run does nothing"
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # seven killed runs and four full ones: generous on a busy machine
+@pytest.mark.timeout(900)  # five killed runs and four full ones: generous on a busy machine
 def test_kill_9_at_several_points_of_a_500_file_sync_then_rerun_converges(
     cli: Cli, s3server: S3Server, bucket: str, tmp_path: Path
 ) -> None:
@@ -168,18 +169,18 @@ def test_kill_9_at_several_points_of_a_500_file_sync_then_rerun_converges(
     for rel, data in files.items():
         a.write(rel, data)
 
-    # Uploads, killed three times along the way, then finished by a rerun.
-    for point in (1, 150, 350):
+    # Uploads, killed twice along the way, then finished by a rerun.
+    for point in (1, 250):
         _kill_when(a, tmp_path / f"up-{point}.log", lambda p=point: a.remote_count() >= p,
                    f"{point} objects in the bucket")
         assert a.remote_count() < len(files)
         assert a.local() == files, "a killed upload never touches the local side"
     summary = a.sync_json()
-    assert summary["upload"] <= len(files) - 350
+    assert summary["upload"] <= len(files) - 250
     assert summary["delete_local"] == summary["delete_remote"] == 0
     _assert_converged(a, files)
 
-    # Downloads into a second folder: killed mid-file, then twice more.
+    # Downloads into a second folder: killed mid-file, then once more.
     def big_temp_file() -> bool:
         for path in temp_files(b.root):
             try:
@@ -191,9 +192,7 @@ def test_kill_9_at_several_points_of_a_500_file_sync_then_rerun_converges(
 
     _kill_when(b, tmp_path / "down-temp.log", big_temp_file, "a half-written temp file")
     assert temp_files(b.root), "the kill left a half-written temp file behind"
-    for point in (100, 300):
-        _kill_when(b, tmp_path / f"down-{point}.log", lambda p=point: _local_count(b.root) >= p,
-                   f"{point} files downloaded")
+    _kill_when(b, tmp_path / "down-250.log", lambda: _local_count(b.root) >= 250, "250 files downloaded")
     assert not b.path("big.bin").exists() or b.path("big.bin").read_bytes() == files["big.bin"]
     summary = b.sync_json()
     assert summary["delete_local"] == summary["delete_remote"] == 0
@@ -215,5 +214,5 @@ def test_kill_9_at_several_points_of_a_500_file_sync_then_rerun_converges(
     summary = b.sync_json()
     assert summary["upload"] == summary["download"] == 0
     kept = {rel: data for rel, data in files.items() if rel not in {*gone_remote, *gone_local}}
-    _assert_converged(b, kept)
+    _assert_converged(b, kept, rerun=True)
     assert b.trash() == {rel: files[rel] for rel in gone_remote}, "every deleted file is in the trash"
