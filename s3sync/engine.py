@@ -21,6 +21,7 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import localfs
+from s3sync.adapters.listing import Listed
 from s3sync.adapters.probe import PROBE_MARKER, WriteSupport, probe_writes
 from s3sync.adapters.s3 import S3Store, content_md5, mtime_ns_of, plain_md5
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
@@ -340,30 +341,35 @@ class PairSync:
         remote: dict[RelPath, RemoteEntry] = {}
         skipped: list[tuple[str, str]] = []
         collided: set[RelPath] = set()
-        async for info in self.store.iter_objects(self.spec.bucket, prefix):
-            name = info.key[len(prefix):]
-            why = why_unmappable(name)
-            if why is None and localfs.is_temp_name(name.rpartition("/")[2]):
-                # Downloaded, it would be taken for our own leftover and removed at the
-                # next start, and that "local delete" would then delete the object.
-                why = "name of an s3sync temp file"
-            if why is None and name.startswith(PROBE_MARKER):
-                continue  # another s3sync's capability probe, there for a moment
-            if why is not None:
-                skipped.append((info.key, f"key cannot be a local file: {why}"))
-                continue
-            rel = RelPath(nfc(name))
-            if self.filter.excluded_file(rel):
-                continue
-            if rel in remote or rel in collided:
-                skipped.append((info.key, "key collides with another after Unicode normalisation"))
-                remote.pop(rel, None)
-                collided.add(rel)
-                continue
-            remote[rel] = RemoteEntry(
-                info.size, info.etag, int(info.modified.timestamp()) * 1_000_000_000, plain_md5(info.etag)
-            )
+        async for page in self.store.list_pages(self.spec.bucket, prefix):
+            for info in page:
+                self._add_listed(info, remote, skipped, collided)
         return remote, skipped
+
+    def _add_listed(
+        self, info: Listed, remote: dict[RelPath, RemoteEntry], skipped: list[tuple[str, str]],
+        collided: set[RelPath],
+    ) -> None:
+        name = info.key[len(self.spec.prefix):]
+        why = why_unmappable(name)
+        if why is None and localfs.is_temp_name(name.rpartition("/")[2]):
+            # Downloaded, it would be taken for our own leftover and removed at the
+            # next start, and that "local delete" would then delete the object.
+            why = "name of an s3sync temp file"
+        if why is None and name.startswith(PROBE_MARKER):
+            return  # another s3sync's capability probe, there for a moment
+        if why is not None:
+            skipped.append((info.key, f"key cannot be a local file: {why}"))
+            return
+        rel = RelPath(nfc(name))
+        if self.filter.excluded_file(rel):
+            return
+        if rel in remote or rel in collided:
+            skipped.append((info.key, "key collides with another after Unicode normalisation"))
+            remote.pop(rel, None)
+            collided.add(rel)
+            return
+        remote[rel] = RemoteEntry(info.size, info.etag, info.modified_ns, plain_md5(info.etag))
 
     async def _fill_conflict_mtimes(self, plan: Plan, snaps: Snapshots) -> bool:
         """HEAD the objects in conflict for their ``mtime`` metadata; True if any was found.

@@ -116,13 +116,13 @@ class FastS3:
             except aiohttp.ClientConnectionError:
                 if attempt == self._max_attempts:
                     raise
-                await _backoff(attempt)
+                await backoff(attempt)
                 continue
             async with response:
                 if response.status >= 300:
                     body = await response.read()
                     if self._retryable(response.status, body) and attempt < self._max_attempts:
-                        await _backoff(attempt)
+                        await backoff(attempt)
                         continue
                     raise _client_error("GetObject", response.status, body)
                 yield response
@@ -141,12 +141,12 @@ class FastS3:
             except aiohttp.ClientConnectionError:
                 if attempt == self._max_attempts:
                     raise
-                await _backoff(attempt)
+                await backoff(attempt)
                 continue
             if response.status < 300:
                 return Reply(response.status, {k.lower(): v for k, v in response.headers.items()})
             if self._retryable(response.status, payload) and attempt < self._max_attempts:
-                await _backoff(attempt)
+                await backoff(attempt)
                 continue
             raise _client_error(operation, response.status, payload)
         raise AssertionError("unreachable")
@@ -214,7 +214,7 @@ class FastS3:
         return key
 
 
-async def _backoff(attempt: int) -> None:
+async def backoff(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0, min(5.0, 0.1 * 2**attempt)))
 
 

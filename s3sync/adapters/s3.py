@@ -25,11 +25,16 @@ from urllib.parse import quote
 import aioboto3
 import aiohttp
 import botocore.exceptions as bex
+import structlog
 from aiobotocore.config import AioConfig
 
 from s3sync import errors
+from s3sync.adapters import listing
 from s3sync.adapters.fasts3 import FastS3
+from s3sync.adapters.listing import Listed
 from s3sync.core.model import Bucket, ObjectInfo
+
+log = structlog.get_logger()
 
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * MiB
@@ -492,6 +497,33 @@ class S3Store:
             async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for obj in page.get("Contents", ()):
                     yield _info_from_listing(obj)
+
+    async def list_pages(self, bucket: str, prefix: str) -> AsyncIterator[list[Listed]]:
+        """Every object under ``prefix``, a page at a time, for syncs and polls.
+
+        The cheap listing where the endpoint takes it, else botocore's paginator; either
+        way, complete or raising.
+        """
+        endpoint = self.conn.endpoint_url
+        if listing.available(endpoint):
+            started = False
+            try:
+                async for page in listing.list_prefix(self._client, self.conn, bucket, prefix):
+                    started = True
+                    yield page
+                return
+            except listing.FastListingUnavailable as exc:
+                if started:  # pages already handed out cannot be taken back
+                    raise errors.EndpointError(f"listing s3://{bucket}/{prefix} failed: {exc}") from exc
+                log.info("fast_listing_refused", reason=str(exc))
+                listing.refuse(endpoint)
+        paginator = self._client.get_paginator("list_objects_v2")
+        with self._errors(f"s3://{bucket}/{prefix}"):
+            async for raw in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                yield [
+                    Listed(obj["Key"], int(obj["Size"]), _strip_etag(obj.get("ETag")), obj["LastModified"].isoformat())
+                    for obj in raw.get("Contents", ())
+                ]
 
     async def head(self, bucket: str, key: str) -> ObjectInfo | None:
         with self._errors(f"s3://{bucket}/{key}"):

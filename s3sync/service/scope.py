@@ -22,13 +22,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import structlog
 from sqlalchemy import func, select
 
 from s3sync import errors
 from s3sync.adapters import localfs
+from s3sync.adapters.listing import Listed
 from s3sync.adapters.s3 import TEMP_MARKER, S3Store, content_md5, mtime_ns_of, plain_md5
 from s3sync.adapters.statedb import StateStore, _row_to_base, entries
 from s3sync.core import safety
@@ -37,7 +37,6 @@ from s3sync.core.paths import RelPath, nfc, why_unmappable
 from s3sync.core.plan import Action, Forget, Plan
 from s3sync.engine import PairSpec, PairSync, Snapshots
 from s3sync.filters import IGNORE_FILE, Filter
-from s3sync.service import listing
 
 log = structlog.get_logger()
 
@@ -333,19 +332,9 @@ class ScopedSync(PairSync):
         """The whole prefix, complete, compared with the base as it streams in."""
         view = RemoteView(tags)
         cut = len(self.spec.prefix)
-        if listing.available(self.store):
-            try:
-                async for page in listing.list_prefix(self.store, self.spec.bucket, self.spec.prefix):
-                    for item in page:
-                        view.add(item.key[cut:], item.size, item.etag, item, self.filter)
-                return view
-            except listing.FastListingUnavailable as exc:
-                log.info("fast_listing_refused", reason=str(exc))
-                listing.refuse(self.store)
-                view = RemoteView(tags)
-        async for info in self.store.iter_objects(self.spec.bucket, self.spec.prefix):
-            stamp = _Stamp(int(info.modified.timestamp()) * 1_000_000_000)
-            view.add(info.key[cut:], info.size, info.etag, stamp, self.filter)
+        async for page in self.store.list_pages(self.spec.bucket, self.spec.prefix):
+            for item in page:
+                view.add(item.key[cut:], item, self.filter)
         return view
 
     async def _look_remotely(
@@ -383,19 +372,17 @@ class ScopedSync(PairSync):
         prefix = self.spec.prefix + (folder + "/" if folder else "")
         remote: dict[RelPath, RemoteEntry] = {}
         collided: set[RelPath] = set()
-        async for info in self.store.iter_objects(self.spec.bucket, prefix):
-            name = info.key[len(self.spec.prefix):]
-            if why_unmappable(name) is not None:
-                continue
-            rel = RelPath(nfc(name))
-            if rel in remote or rel in collided:
-                remote.pop(rel, None)
-                collided.add(rel)
-                continue
-            remote[rel] = RemoteEntry(
-                info.size, info.etag, int(info.modified.timestamp()) * 1_000_000_000,
-                plain_md5(info.etag),
-            )
+        async for page in self.store.list_pages(self.spec.bucket, prefix):
+            for info in page:
+                name = info.key[len(self.spec.prefix):]
+                if why_unmappable(name) is not None:
+                    continue
+                rel = RelPath(nfc(name))
+                if rel in remote or rel in collided:
+                    remote.pop(rel, None)
+                    collided.add(rel)
+                    continue
+                remote[rel] = RemoteEntry(info.size, info.etag, info.modified_ns, plain_md5(info.etag))
         return remote
 
     # -- rails -------------------------------------------------------------------
@@ -416,18 +403,6 @@ class ScopedSync(PairSync):
             raise errors.SafetyAbort([*reasons, "nothing was changed"])
 
 
-class HasStamp(Protocol):
-    """A listing entry's LastModified, converted only when it is needed."""
-
-    @property
-    def modified_ns(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Stamp:
-    modified_ns: int
-
-
 class RemoteView:
     """A poll's listing, kept small: only keys that differ from their base row are held.
 
@@ -441,7 +416,8 @@ class RemoteView:
         self.unchanged: set[RelPath] = set()
         self.collided: set[RelPath] = set()
 
-    def add(self, name: str, size: int, etag: str, modified: HasStamp, hidden: Filter) -> None:
+    def add(self, name: str, listed: Listed, hidden: Filter) -> None:
+        size, etag = listed.size, listed.etag
         if self._tags.get(RelPath(name)) == (size, etag) and RelPath(name) not in self.collided:
             self.unchanged.add(RelPath(name))
             return
@@ -456,7 +432,7 @@ class RemoteView:
             self.unchanged.discard(rel)
             self.collided.add(rel)
             return
-        self.entries[rel] = RemoteEntry(size, etag, modified.modified_ns, plain_md5(etag))
+        self.entries[rel] = RemoteEntry(size, etag, listed.modified_ns, plain_md5(etag))
 
     @property
     def total(self) -> int:

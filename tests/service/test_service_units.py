@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from s3sync.adapters.listing import Listed
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath
 from s3sync.filters import Filter
 from s3sync.service.pair import Backoff, Work, backoff_cap
-from s3sync.service.scope import RemoteView, Scope, _Stamp, hint_paths
+from s3sync.service.scope import RemoteView, Scope, hint_paths
 from s3sync.service.status import read
+
+EPOCH = "1970-01-01T00:00:00Z"
 
 
 def test_hints_become_paths_relative_to_the_root() -> None:
@@ -74,7 +77,7 @@ def test_a_poll_keeps_only_keys_that_differ_from_the_base() -> None:
     tags = {RelPath("same"): (1, "e1"), RelPath("edited"): (2, "e2"), RelPath("gone"): (4, "e4")}
     view = RemoteView(tags)
     for name, size, etag in [("same", 1, "e1"), ("edited", 2, "e2-new"), ("new", 3, "e3"), ("a/", 0, "e")]:
-        view.add(name, size, etag, _Stamp(0), Filter([]))
+        view.add(name, Listed(name, size, etag, EPOCH), Filter([]))
     assert view.changed == {"edited", "new", "gone"}
     assert set(view.entries) == {"edited", "new"}
     assert view.total == 3
@@ -86,8 +89,8 @@ def test_a_poll_keeps_only_keys_that_differ_from_the_base() -> None:
 
 def test_two_keys_with_one_normalised_name_are_left_alone() -> None:
     view = RemoteView({})
-    view.add("caf\u00e9", 1, "a", _Stamp(0), Filter([]))
-    view.add("cafe\u0301", 1, "b", _Stamp(0), Filter([]))
+    view.add("caf\u00e9", Listed("caf\u00e9", 1, "a", EPOCH), Filter([]))
+    view.add("cafe\u0301", Listed("cafe\u0301", 1, "b", EPOCH), Filter([]))
     assert view.collided == {"caf\u00e9"}
     assert view.changed == set()
 
