@@ -154,6 +154,21 @@ def _probe_conditional_put(server: S3Server) -> bool:
         force_delete(server, bucket)
 
 
+def _probe_conditional_delete(server: S3Server) -> bool:
+    """DELETE with a stale If-Match is refused and the object stays (Ceph RGW 16 deletes it)."""
+    s3 = server.client()
+    bucket = server.new_bucket()
+    try:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+        try:
+            s3.delete_object(Bucket=bucket, Key="k", IfMatch='"' + "0" * 32 + '"')
+        except ClientError as exc:
+            return exc.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+        return False
+    finally:
+        force_delete(server, bucket)
+
+
 def _probe_signature_check(server: S3Server) -> bool:
     bad = S3Server(server.endpoint, server.access_key, server.secret_key + "x", True)
     try:
@@ -168,6 +183,7 @@ _PROBES = {
     "anonymous_acl": _probe_anonymous_acl,
     "presign_expiry": _probe_presign_expiry,
     "conditional_put": _probe_conditional_put,
+    "conditional_delete": _probe_conditional_delete,
     "signature_check": _probe_signature_check,
 }
 

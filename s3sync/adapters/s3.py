@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -35,6 +36,7 @@ from s3sync.adapters.listing import Listed
 from s3sync.core.model import Bucket, ObjectInfo
 
 log = structlog.get_logger()
+_MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * MiB
@@ -110,9 +112,7 @@ def md5_hex_from_b64(text: str) -> str | None:
 
 def plain_md5(etag: str) -> str | None:
     """The MD5 an ETag stands for, when it is a single-part one (32 hex digits)."""
-    if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag.lower()):
-        return etag.lower()
-    return None
+    return etag.lower() if _MD5_HEX.fullmatch(etag) else None
 
 
 def content_md5(info: ObjectInfo) -> str | None:

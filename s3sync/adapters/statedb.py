@@ -78,11 +78,17 @@ def pair_id(local_root: Path, endpoint: str | None, bucket: str, prefix: str) ->
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
 
 
-def _row_to_base(row: Any) -> BaseEntry:
-    return BaseEntry(
-        LocalEntry(row.local_size, row.local_mtime_ns),
-        RemoteEntry(row.remote_size, row.remote_etag, row.remote_mtime_ns, None),
-        row.md5,
+def row_to_base(row: Any) -> tuple[RelPath, BaseEntry]:
+    """A row of ``entries`` as (path, base entry).
+
+    Positional, in the table's column order: attribute access on a Row costs several µs
+    a field, 0.2 s on a 5,000-file no-op.
+    """
+    rel, local_size, local_mtime_ns, remote_size, remote_etag, remote_mtime_ns, md5 = row
+    return RelPath(rel), BaseEntry(
+        LocalEntry(local_size, local_mtime_ns),
+        RemoteEntry(remote_size, remote_etag, remote_mtime_ns, None),
+        md5,
     )
 
 
@@ -186,7 +192,7 @@ class StateStore:
 
     def load_base(self) -> dict[RelPath, BaseEntry]:
         with self._errors(), self.engine.connect() as conn:
-            return {RelPath(row.rel): _row_to_base(row) for row in conn.execute(select(entries))}
+            return dict(row_to_base(row) for row in conn.execute(select(entries)))
 
     def count(self) -> int:
         with self._errors(), self.engine.connect() as conn:

@@ -30,7 +30,7 @@ from s3sync import errors
 from s3sync.adapters import localfs
 from s3sync.adapters.listing import Listed
 from s3sync.adapters.s3 import TEMP_MARKER, S3Store, content_md5, mtime_ns_of, plain_md5
-from s3sync.adapters.statedb import StateStore, _row_to_base, entries
+from s3sync.adapters.statedb import StateStore, entries, row_to_base
 from s3sync.core import safety
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath, nfc, why_unmappable
@@ -507,12 +507,10 @@ def _load_rows(
     with state.engine.connect() as conn:
         for start in range(0, len(wanted), SQL_CHUNK):
             chunk = wanted[start : start + SQL_CHUNK]
-            for row in conn.execute(select(entries).where(entries.c.rel.in_(chunk))):
-                found[RelPath(row.rel)] = _row_to_base(row)
+            found.update(map(row_to_base, conn.execute(select(entries).where(entries.c.rel.in_(chunk)))))
         for folder in folders:
             # A range on the primary key, not LIKE: names may hold % and _.
             low, high = folder + "/", folder + "0"  # "0" sorts right after "/"
             query = select(entries).where(entries.c.rel >= low, entries.c.rel < high)
-            for row in conn.execute(query):
-                found[RelPath(row.rel)] = _row_to_base(row)
+            found.update(map(row_to_base, conn.execute(query)))
     return found

@@ -152,6 +152,12 @@ def test_deleting_a_key_another_replica_just_rewrote_keeps_the_edit(
 ) -> None:
     a, b = replicas.pairs
     _server(server, proxy, s3server, bucket)
+    if server == "conditional" and not s3server.supports("conditional_delete"):
+        # Ceph RGW 16 honours If-Match on PUT but not on DELETE: there s3sync's guard
+        # for a delete is the bucket's versioning (it undoes a delete that hid an edit).
+        if not s3server.supports("versioning"):
+            pytest.skip("the test server has neither conditional deletes nor versioning")
+        s3server.client().put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     a.write("f.txt", b"v0")
     a.write("keep.txt", b"k")
     replicas.settle()
