@@ -3,8 +3,8 @@
 Why it exists: botocore spends 2–4 ms of CPU per small request (endpoint rule sets,
 event hooks, user-agent assembly); on a sync of thousands of small files that, not the
 network, is the bottleneck. These four calls are simple enough to sign (SigV4) and send
-directly over aiohttp at a fraction of that cost. Everything else — listing, multipart,
-ACLs, buckets, presigning — stays on botocore.
+directly over aiohttp at a fraction of that cost, and so is a listing page (parsed by
+``listing``). Everything else — multipart, ACLs, buckets, presigning — stays on botocore.
 
 Errors come back as botocore ``ClientError``s with the S3 error code, so the adapter's
 single translation table applies unchanged. Retries: throttling, 5xx and dropped
@@ -128,6 +128,13 @@ class FastS3:
                 yield response
                 return
 
+    async def get_once(self, bucket: str, query: Mapping[str, str]) -> tuple[int, bytes]:
+        """One bucket-level GET (a listing page): status and body, no retries — the
+        caller decides what a failed or cut-short page means."""
+        response = await self._send("GET", bucket, "", b"", {}, query)
+        async with response:
+            return response.status, await response.read()
+
     # -- plumbing ---------------------------------------------------------------
 
     async def _call(
@@ -159,13 +166,17 @@ class FastS3:
         return bool(match and match.group(1).decode() in RETRYABLE_CODES)
 
     async def _send(
-        self, method: str, bucket: str, key: str, body: bytes, headers: Mapping[str, str]
+        self, method: str, bucket: str, key: str, body: bytes, headers: Mapping[str, str],
+        query: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
-        path = f"{self._base_path}/{quote(bucket, safe='')}/{quote(key, safe='/~')}"
+        path = f"{self._base_path}/{quote(bucket, safe='')}"
+        if key:
+            path += f"/{quote(key, safe='/~')}"
+        canonical_query = canonical_query_string(query or {})
         creds = await self._frozen()
-        signed = self._sign(method, path, body, headers, creds)
-        # encoded=True: the path must go out byte for byte as it was signed.
-        url = URL(self._origin + path, encoded=True)
+        signed = self._sign(method, path, body, headers, creds, query=canonical_query)
+        # encoded=True: the path and query must go out byte for byte as they were signed.
+        url = URL(self._origin + path + (f"?{canonical_query}" if canonical_query else ""), encoded=True)
         return await self._session.request(method, url, data=body or None, headers=signed)
 
     async def _frozen(self) -> Credentials:
@@ -174,7 +185,7 @@ class FastS3:
 
     def _sign(
         self, method: str, path: str, body: bytes, headers: Mapping[str, str], creds: Credentials,
-        now: dt.datetime | None = None,
+        now: dt.datetime | None = None, query: str = "",
     ) -> dict[str, str]:
         now = now or dt.datetime.now(dt.UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -188,7 +199,7 @@ class FastS3:
         canonical = "\n".join([
             method,
             path,
-            "",
+            query,
             "".join(f"{n}:{all_headers[n]}\n" for n in names),
             ";".join(names),
             payload_hash,
@@ -212,6 +223,12 @@ class FastS3:
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             self._keys = {cache_key: key}
         return key
+
+
+def canonical_query_string(query: Mapping[str, str]) -> str:
+    """SigV4's canonical form, which is also what goes on the wire."""
+    pairs = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in query.items())
+    return "&".join(f"{k}={v}" for k, v in pairs)
 
 
 async def backoff(attempt: int) -> None:

@@ -1,25 +1,25 @@
-"""A cheap complete listing: ListObjectsV2, presigned by botocore, parsed by ElementTree.
+"""A cheap complete listing: ListObjectsV2 pages parsed by ElementTree.
 
 Why: every sync and every poll lists the whole prefix, and botocore's generic XML parser
 costs about 150 µs of CPU per object: 15 s for a no-op sync of 100,000 files, and ~5% of
-a core for an idle service polling 10,000 every 30 s. The same requests, signed by the
-same client (presigned URLs) and parsed by the C ElementTree, cost a few milliseconds a
-page.
+a core for an idle service polling 10,000 every 30 s. The same requests, parsed by the C
+ElementTree, cost a few milliseconds a page. They are signed by the lean path
+(``fasts3``) where it serves the endpoint, else presigned by the store's botocore client.
 
 The rule stays: a listing counts only when every page arrived. Any transport error, an
-error status, or a page that does not parse raises, and the poll fails without deleting
-anything. A server that refuses presigned listings (403, 501) is remembered and that
-endpoint falls back to the ordinary listing.
+error status, or a page that does not parse raises, and the sync or poll fails without
+deleting anything. A server that refuses such a listing (403, 501) is remembered and that
+endpoint falls back to botocore's paginator.
 """
 
 from __future__ import annotations
 
 import ssl
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote_plus
 
 import aiohttp
@@ -27,16 +27,13 @@ import aiohttp
 from s3sync import errors
 from s3sync.adapters.fasts3 import RETRYABLE_CODES, RETRYABLE_STATUS, backoff
 
-if TYPE_CHECKING:
-    from s3sync.adapters.s3 import Connection
-
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE = 1000
-_REFUSED: set[str] = set()  # endpoints that would not take a presigned listing
+_REFUSED: set[str] = set()  # endpoints that would not take a listing sent this way
 
 
 class FastListingUnavailable(Exception):
-    """This endpoint does not accept presigned ListObjectsV2; use the ordinary listing."""
+    """This endpoint refused the cheap ListObjectsV2; use botocore's paginator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,40 +59,58 @@ def refuse(endpoint: str | None) -> None:
     _REFUSED.add(endpoint or "")
 
 
-async def list_prefix(
-    client: Any, conn: Connection, bucket: str, prefix: str
-) -> AsyncIterator[list[Listed]]:
-    """Every object under ``prefix``, a page at a time; raises unless every page arrived.
+# One GET of a listing page, with its query in wire form: (HTTP status, body). Raises
+# aiohttp/OS errors for a connection that failed.
+Fetch = Callable[[dict[str, str]], Awaitable[tuple[int, bytes]]]
 
-    ``client`` is the store's botocore client: it signs, with the same credentials,
-    endpoint and addressing as every other request.
-    """
+
+async def list_prefix(fetch: Fetch, bucket: str, prefix: str, attempts: int) -> AsyncIterator[list[Listed]]:
+    """Every object under ``prefix``, a page at a time; raises unless every page arrived."""
     where = f"s3://{bucket}/{prefix}"
-    timeout = aiohttp.ClientTimeout(sock_connect=conn.connect_timeout, sock_read=conn.read_timeout)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        token: str | None = None
-        while True:
-            params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url", "MaxKeys": PAGE}
-            if token is not None:
-                params["ContinuationToken"] = token
-            url: str = await client.generate_presigned_url("list_objects_v2", Params=params, ExpiresIn=300)
-            page = await _fetch(session, url, _ssl(conn.verify), where, conn.max_attempts)
-            yield [_listed(item, where) for item in page.iter(f"{NS}Contents")]
-            if _text(page, "IsTruncated") != "true":
-                return
-            token = _text(page, "NextContinuationToken")
-            if not token:
-                raise errors.EndpointError(f"{where}: a truncated listing page came without a continuation token")
+    token: str | None = None
+    while True:
+        query = {"list-type": "2", "prefix": prefix, "encoding-type": "url", "max-keys": str(PAGE)}
+        if token is not None:
+            query["continuation-token"] = token
+        page = await _fetch(fetch, query, where, attempts)
+        yield [_listed(item, where) for item in page.iter(f"{NS}Contents")]
+        if _text(page, "IsTruncated") != "true":
+            return
+        token = _text(page, "NextContinuationToken")
+        if not token:
+            raise errors.EndpointError(f"{where}: a truncated listing page came without a continuation token")
 
 
-async def _fetch(
-    session: aiohttp.ClientSession, url: str, tls: ssl.SSLContext | bool, where: str, attempts: int
-) -> ET.Element:
+def presigned_fetch(client: Any, session: aiohttp.ClientSession, bucket: str, verify: bool | str) -> Fetch:
+    """Pages fetched through URLs presigned by the store's botocore client (same
+    credentials, endpoint and addressing as every other request), for endpoints the lean
+    path does not serve."""
+    tls = _ssl(verify)
+
+    async def fetch(query: dict[str, str]) -> tuple[int, bytes]:
+        params: dict[str, Any] = {_BOTO_PARAMS[k]: v for k, v in query.items() if k != "list-type"}
+        params["MaxKeys"] = int(params["MaxKeys"])
+        url: str = await client.generate_presigned_url(
+            "list_objects_v2", Params={"Bucket": bucket, **params}, ExpiresIn=300
+        )
+        async with session.get(url, ssl=tls) as response:
+            return response.status, await response.read()
+
+    return fetch
+
+
+_BOTO_PARAMS = {
+    "prefix": "Prefix", "encoding-type": "EncodingType", "max-keys": "MaxKeys",
+    "continuation-token": "ContinuationToken",
+}
+
+
+async def _fetch(fetch: Fetch, query: dict[str, str], where: str, attempts: int) -> ET.Element:
     """One page, retried like botocore's standard mode: dropped connections, throttling,
     5xx and bodies that do not parse (cut short) are tried again with backoff."""
     for attempt in range(1, attempts + 1):
         try:
-            return _page(await _get(session, url, tls, where), where)
+            return _page(await _get(fetch, query, where), where)
         except _Transient as exc:
             if attempt == attempts:
                 raise errors.EndpointError(str(exc)) from exc
@@ -107,16 +122,15 @@ class _Transient(Exception):
     pass
 
 
-async def _get(session: aiohttp.ClientSession, url: str, tls: ssl.SSLContext | bool, where: str) -> bytes:
+async def _get(fetch: Fetch, query: dict[str, str], where: str) -> bytes:
     try:
-        async with session.get(url, ssl=tls) as response:
-            body = await response.read()
-            if response.status == 200:
-                return body
-            code = _error_code(body) or str(response.status)
+        status, body = await fetch(query)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise _Transient(f"connection failed while listing {where}: {exc}") from exc
-    if response.status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
+    if status == 200:
+        return body
+    code = _error_code(body) or str(status)
+    if status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
         raise _Transient(f"listing {where} failed: {code}")
     if code == "NoSuchBucket":
         raise errors.NotFoundError(f"bucket does not exist: {where}")

@@ -508,9 +508,10 @@ class S3Store:
         if listing.available(endpoint):
             started = False
             try:
-                async for page in listing.list_prefix(self._client, self.conn, bucket, prefix):
-                    started = True
-                    yield page
+                async with self._listing_fetch(bucket) as fetch:
+                    async for page in listing.list_prefix(fetch, bucket, prefix, self.conn.max_attempts):
+                        started = True
+                        yield page
                 return
             except listing.FastListingUnavailable as exc:
                 if started:  # pages already handed out cannot be taken back
@@ -524,6 +525,20 @@ class S3Store:
                     Listed(obj["Key"], int(obj["Size"]), _strip_etag(obj.get("ETag")), obj["LastModified"].isoformat())
                     for obj in raw.get("Contents", ())
                 ]
+
+    @contextlib.asynccontextmanager
+    async def _listing_fetch(self, bucket: str) -> AsyncIterator[listing.Fetch]:
+        if self._fast is not None:
+            fast = self._fast
+
+            async def fetch(query: dict[str, str]) -> tuple[int, bytes]:
+                return await fast.get_once(bucket, query)
+
+            yield fetch
+            return
+        timeout = aiohttp.ClientTimeout(sock_connect=self.conn.connect_timeout, sock_read=self.conn.read_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            yield listing.presigned_fetch(self._client, session, bucket, self.conn.verify)
 
     async def head(self, bucket: str, key: str) -> ObjectInfo | None:
         with self._errors(f"s3://{bucket}/{key}"):

@@ -11,7 +11,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from s3sync.adapters.fasts3 import Credentials, FastS3
+from s3sync.adapters.fasts3 import Credentials, FastS3, canonical_query_string
 
 
 @pytest.mark.parametrize(
@@ -34,5 +34,23 @@ def test_signature_matches_botocore(
 
     fast = FastS3(mock.Mock(), "http://127.0.0.1:9000", "eu-west-1", None, 1)
     ours = fast._sign(method, path, body, headers, Credentials("AKIDEXAMPLE", "secret/key+x", token), now=signed_at)
+
+    assert ours["authorization"] == request.headers["Authorization"]
+
+
+def test_a_listing_query_is_signed_as_botocore_signs_it() -> None:
+    query = {
+        "list-type": "2", "prefix": "a b/ü+%~", "encoding-type": "url", "max-keys": "1000",
+        "continuation-token": "1/x+y==",
+    }
+    request = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket", params=query)
+    S3SigV4Auth(BotoCredentials("AKIDEXAMPLE", "secret"), "s3", "us-east-1").add_auth(request)
+    signed_at = dt.datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+    fast = FastS3(mock.Mock(), "http://127.0.0.1:9000", "us-east-1", None, 1)
+    ours = fast._sign(
+        "GET", "/bucket", b"", {}, Credentials("AKIDEXAMPLE", "secret"), now=signed_at,
+        query=canonical_query_string(query),
+    )
 
     assert ours["authorization"] == request.headers["Authorization"]
