@@ -46,6 +46,16 @@ class Credentials:
     token: str | None = None
 
 
+class StaticCredentials:
+    """Keys known up front (given, or in the environment): no botocore session needed."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    async def get_frozen_credentials(self) -> Credentials:
+        return self._credentials
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     status: int

@@ -11,7 +11,6 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import aioboto3
 import botocore.exceptions as bex
 
 from s3sync import errors
@@ -67,7 +66,7 @@ async def probe_writes(store: S3Store, bucket: str, prefix: str) -> WriteSupport
         writes = False  # NotImplemented, or a 400 for a header the server does not know
     else:
         writes = False
-        await _remove_all_versions(store.client, bucket, key)
+        await _remove_all_versions(await store.botocore_client(), bucket, key)
     try:
         await store.delete(bucket, key + "-d", if_match=NO_SUCH_ETAG)
     except (errors.ConflictWriteError, errors.NotFoundError):
@@ -81,7 +80,7 @@ async def probe_writes(store: S3Store, bucket: str, prefix: str) -> WriteSupport
     versioning = False
     if not (writes and deletes):
         with translate_errors(f"bucket {bucket}", store.conn.where()):
-            versioning = await _versioning(store.client, bucket) == "Enabled"
+            versioning = await _versioning(await store.botocore_client(), bucket) == "Enabled"
     return WriteSupport(writes, deletes, versioning)
 
 
@@ -90,7 +89,7 @@ def _status(exc: bex.ClientError) -> int:
 
 
 async def probe(store: S3Store, bucket: str, prefix: str) -> Capabilities:
-    client = store.client
+    client = await store.botocore_client()
     key = f"{prefix}{PROBE_MARKER}{secrets.token_hex(6)}"
     with translate_errors(f"s3://{bucket}/{prefix}", store.conn.where()):
         first = await client.put_object(Bucket=bucket, Key=key, Body=b"probe-1")
@@ -201,6 +200,8 @@ async def _signatures_checked(store: S3Store, bucket: str) -> bool:
     """Does the server refuse the same request signed with a wrong secret?"""
     conn = store.conn
     if not conn.secret_access_key:
+        import aioboto3  # only for doctor: the engine's imports stay light
+
         credentials = await aioboto3.Session(profile_name=conn.profile).get_credentials()
         if credentials is None:
             return False
@@ -209,7 +210,7 @@ async def _signatures_checked(store: S3Store, bucket: str) -> bool:
     wrong = replace(conn, secret_access_key=(conn.secret_access_key or "") + "-wrong", max_attempts=1)
     async with S3Store.open(wrong) as other:
         try:
-            await other.client.head_bucket(Bucket=bucket)
+            await (await other.botocore_client()).head_bucket(Bucket=bucket)
         except bex.ClientError as exc:
             return _status(exc) == 403
     return False
