@@ -138,6 +138,19 @@ class FastS3:
                 yield response
                 return
 
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, content_md5: str
+    ) -> Reply:
+        """One part of a multipart upload. Its payload goes unsigned: Content-MD5 already
+        guards the bytes, and a SHA-256 of every part would double the hashing."""
+        return await self._call(
+            "UploadPart", "PUT", bucket, key, body, {"Content-MD5": content_md5},
+            query={"partNumber": str(number), "uploadId": upload_id}, unsigned_payload=True,
+        )
+
+    async def head_bucket(self, bucket: str) -> Reply:
+        return await self._call("HeadBucket", "HEAD", bucket, "", b"", {})
+
     async def get_once(self, bucket: str, query: Mapping[str, str]) -> tuple[int, bytes]:
         """One bucket-level GET (a listing page): status and body, no retries — the
         caller decides what a failed or cut-short page means."""
@@ -148,11 +161,12 @@ class FastS3:
     # -- plumbing ---------------------------------------------------------------
 
     async def _call(
-        self, operation: str, method: str, bucket: str, key: str, body: bytes, headers: Mapping[str, str]
+        self, operation: str, method: str, bucket: str, key: str, body: bytes, headers: Mapping[str, str],
+        *, query: Mapping[str, str] | None = None, unsigned_payload: bool = False,
     ) -> Reply:
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = await self._send(method, bucket, key, body, headers)
+                response = await self._send(method, bucket, key, body, headers, query, unsigned_payload)
                 async with response:
                     payload = await response.read()
             except aiohttp.ClientConnectionError:
@@ -177,14 +191,16 @@ class FastS3:
 
     async def _send(
         self, method: str, bucket: str, key: str, body: bytes, headers: Mapping[str, str],
-        query: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None, unsigned_payload: bool = False,
     ) -> aiohttp.ClientResponse:
         path = f"{self._base_path}/{quote(bucket, safe='')}"
         if key:
             path += f"/{quote(key, safe='/~')}"
         canonical_query = canonical_query_string(query or {})
         creds = await self._frozen()
-        signed = self._sign(method, path, body, headers, creds, query=canonical_query)
+        signed = self._sign(
+            method, path, body, headers, creds, query=canonical_query, unsigned_payload=unsigned_payload
+        )
         # encoded=True: the path and query must go out byte for byte as they were signed.
         url = URL(self._origin + path + (f"?{canonical_query}" if canonical_query else ""), encoded=True)
         return await self._session.request(method, url, data=body or None, headers=signed)
@@ -195,12 +211,15 @@ class FastS3:
 
     def _sign(
         self, method: str, path: str, body: bytes, headers: Mapping[str, str], creds: Credentials,
-        now: dt.datetime | None = None, query: str = "",
+        now: dt.datetime | None = None, query: str = "", unsigned_payload: bool = False,
     ) -> dict[str, str]:
         now = now or dt.datetime.now(dt.UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
-        payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+        if unsigned_payload:
+            payload_hash = "UNSIGNED-PAYLOAD"
+        else:
+            payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
         all_headers = {k.lower(): str(v).strip() for k, v in headers.items()}
         all_headers.update({"host": self._host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash})
         if creds.token:

@@ -41,6 +41,7 @@ MULTIPART_THRESHOLD = 16 * MiB
 MIN_PART_SIZE = 8 * MiB
 MAX_PARTS = 10_000
 CHUNK = 1 * MiB
+OFFLOAD_BYTES = 256 * 1024  # from here on, hashing and writing go to a thread
 TEMP_MARKER = ".s3sync-tmp-"
 MTIME_KEY = "mtime"  # rclone's convention: Unix seconds with a fraction
 MD5_KEY = "md5chksum"  # rclone's convention: base64 of the MD5 digest
@@ -464,7 +465,10 @@ class S3Store:
         """Raise NotFoundError/AccessDeniedError unless ``bucket`` is usable."""
         with self._errors(f"bucket {bucket}"):
             try:
-                await (await self.botocore_client()).head_bucket(Bucket=bucket)
+                if self._fast is not None:
+                    await self._fast.head_bucket(bucket)
+                else:
+                    await (await self.botocore_client()).head_bucket(Bucket=bucket)
             except bex.ClientError as exc:
                 if _code(exc) in _NOT_FOUND:
                     raise errors.NotFoundError(f"bucket does not exist: {bucket}") from exc
@@ -771,14 +775,18 @@ class S3Store:
         async def send(number: int, body: bytes) -> None:
             try:
                 with self._errors(f"s3://{bucket}/{key} part {number}"):
-                    response = await (await self.botocore_client()).upload_part(
-                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                        Body=body,
-                        ContentMD5=base64.b64encode(
-                            hashlib.md5(body, usedforsecurity=False).digest()
-                        ).decode("ascii"),
-                    )
-                sent = hashlib.md5(body, usedforsecurity=False).hexdigest()
+                    # In a thread: hashing 8 MiB holds the event loop for tens of ms.
+                    digest = await asyncio.to_thread(_md5_digest, body)
+                    content_md5 = base64.b64encode(digest).decode("ascii")
+                    if self._fast is not None:
+                        reply = await self._fast.upload_part(bucket, key, upload_id, number, body, content_md5)
+                        response = _response_of(reply.headers)
+                    else:
+                        response = await (await self.botocore_client()).upload_part(
+                            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                            Body=body, ContentMD5=content_md5,
+                        )
+                sent = digest.hex()
                 if _etag_contradicts(_strip_etag(response["ETag"]), sent, response):
                     raise errors.EndpointError(
                         f"s3://{bucket}/{key} part {number}: the server stored other bytes than were sent"
@@ -899,12 +907,32 @@ class S3Store:
             with self._errors(where):
                 async with self._get(bucket, key) as (info, chunks):
                     with _create_exclusive(tmp) as out:
-                        async for chunk in chunks:
+
+                        def sink(chunk: bytes) -> None:
                             digest.update(chunk)
                             out.write(chunk)
-                            written += len(chunk)
+
+                        # Big chunks are hashed and written in a thread (both release the
+                        # GIL) while the next one arrives; small ones inline, cheaper than
+                        # a thread hop. One chunk in flight keeps the order.
+                        pending: asyncio.Future[None] | None = None
+                        try:
+                            async for chunk in chunks:
+                                written += len(chunk)
+                                if pending is None and len(chunk) < OFFLOAD_BYTES:
+                                    sink(chunk)
+                                    continue
+                                if pending is not None:
+                                    await pending
+                                pending = asyncio.ensure_future(asyncio.to_thread(sink, chunk))
+                        finally:
+                            if pending is not None:
+                                await pending  # never close the file under a writing thread
                         out.flush()
-                        os.fsync(out.fileno())
+                        if written >= OFFLOAD_BYTES:
+                            await asyncio.to_thread(os.fsync, out.fileno())
+                        else:
+                            os.fsync(out.fileno())
             _verify(where, info, written, digest.hexdigest(), listed)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -1033,6 +1061,10 @@ async def _stream_parts(first: bytes, stream: IO[bytes]) -> AsyncIterator[bytes]
     # A buffered reader's read(n) returns n bytes unless the pipe hit EOF.
     while data := await asyncio.to_thread(stream.read, MIN_PART_SIZE):
         yield data
+
+
+def _md5_digest(data: bytes) -> bytes:
+    return hashlib.md5(data, usedforsecurity=False).digest()
 
 
 def file_md5(src: Path) -> str:
