@@ -111,6 +111,21 @@ def _at_or_below(rel: RelPath, blocked: set[RelPath]) -> bool:
     return False
 
 
+def _reuse_recorded_hashes(snaps: Snapshots) -> None:
+    """A file with the size and mtime of its base row has the row's MD5: no need to hash
+    it. Only where the remote side changed can a decision ask for it; a path unchanged on
+    both sides is left as it is (on a no-op sync that is every path)."""
+    local, remote = snaps.local, snaps.remote
+    for rel, row in snaps.base.items():
+        entry = local.get(rel)
+        if entry is None or not row.md5 or entry.size != row.local.size or entry.mtime_ns != row.local.mtime_ns:
+            continue
+        other = remote.get(rel)
+        if other is not None and other.size == row.remote.size and other.etag == row.remote.etag:
+            continue
+        local[rel] = LocalEntry(entry.size, entry.mtime_ns, row.md5)
+
+
 def utc_stamp(now: float | None = None) -> str:
     return datetime.fromtimestamp(now if now is not None else time.time(), UTC).strftime("%Y%m%d-%H%M%S")
 
@@ -401,10 +416,8 @@ class PairSync:
 
     async def _fill_hashes(self, snaps: Snapshots) -> None:
         """Hash local files and HEAD objects only where a decision needs their content."""
-        for rel, row in snaps.base.items():
-            entry = snaps.local.get(rel)
-            if entry is not None and row.md5 and entry.size == row.local.size and entry.mtime_ns == row.local.mtime_ns and not self.spec.options.checksum:
-                snaps.local[rel] = LocalEntry(entry.size, entry.mtime_ns, row.md5)
+        if not self.spec.options.checksum:
+            _reuse_recorded_hashes(snaps)
         to_hash = paths_needing_hash(snaps.base, snaps.local, snaps.remote, self.spec.options.checksum)
         to_head = paths_needing_remote_md5(snaps.base, snaps.local, snaps.remote)
         slots = asyncio.Semaphore(HASH_WORKERS)

@@ -14,6 +14,8 @@ endpoint falls back to botocore's paginator.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,8 +49,14 @@ class Listed:
 
     @property
     def modified_ns(self) -> int:
-        stamp = datetime.fromisoformat(self.modified.replace("Z", "+00:00"))
-        return int(stamp.timestamp()) * 1_000_000_000
+        return _iso_to_ns(self.modified)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_to_ns(text: str) -> int:
+    # Cached: the objects of a tree written in one go share a few hundred distinct dates.
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(stamp.timestamp()) * 1_000_000_000
 
 
 def available(endpoint: str | None) -> bool:
@@ -67,18 +75,37 @@ Fetch = Callable[[dict[str, str]], Awaitable[tuple[int, bytes]]]
 async def list_prefix(fetch: Fetch, bucket: str, prefix: str, attempts: int) -> AsyncIterator[list[Listed]]:
     """Every object under ``prefix``, a page at a time; raises unless every page arrived."""
     where = f"s3://{bucket}/{prefix}"
-    token: str | None = None
-    while True:
-        query = {"list-type": "2", "prefix": prefix, "encoding-type": "url", "max-keys": str(PAGE)}
+
+    def query(token: str | None) -> dict[str, str]:
+        wanted = {"list-type": "2", "prefix": prefix, "encoding-type": "url", "max-keys": str(PAGE)}
         if token is not None:
-            query["continuation-token"] = token
-        page = await _fetch(fetch, query, where, attempts)
-        yield [_listed(item, where) for item in page.iter(f"{NS}Contents")]
-        if _text(page, "IsTruncated") != "true":
-            return
-        token = _text(page, "NextContinuationToken")
-        if not token:
-            raise errors.EndpointError(f"{where}: a truncated listing page came without a continuation token")
+            wanted["continuation-token"] = token
+        return wanted
+
+    next_page: asyncio.Task[ET.Element] | None = asyncio.ensure_future(_fetch(fetch, query(None), where, attempts))
+    try:
+        while next_page is not None:
+            page = await next_page
+            next_page = None
+            if _text(page, "IsTruncated") == "true":
+                token = _text(page, "NextContinuationToken")
+                if not token:
+                    raise errors.EndpointError(f"{where}: a truncated listing page came without a continuation token")
+                # The next page is asked for before this one is handed out: the server
+                # works on it while the caller goes through this one.
+                next_page = asyncio.ensure_future(_fetch(fetch, query(token), where, attempts))
+                await asyncio.sleep(0)  # let its request go out
+            yield [_listed(item, where) for item in page.iter(f"{NS}Contents")]
+    finally:
+        if next_page is not None:  # the caller stopped early, or a page failed
+            next_page.add_done_callback(_retrieved)
+            next_page.cancel()
+
+
+def _retrieved(task: asyncio.Task[ET.Element]) -> None:
+    """A page nobody will read: fetch its outcome so asyncio does not report it lost."""
+    if not task.cancelled():
+        task.exception()
 
 
 def presigned_fetch(client: Any, session: aiohttp.ClientSession, bucket: str, verify: bool | str) -> Fetch:
@@ -168,9 +195,12 @@ def _listed(item: ET.Element, where: str) -> Listed:
         key, size, modified = fields[_KEY], int(fields[_SIZE]), fields[_MODIFIED]
     except (KeyError, ValueError) as exc:
         raise errors.EndpointError(f"{where}: a listing entry lacks its key, size or date") from exc
-    if "%" in key or "+" in key:
-        key = unquote_plus(key)  # EncodingType=url: keys may hold what XML cannot
-    return Listed(key, size, fields.get(_ETAG, "").strip('"'), modified)
+    return Listed(_decoded(key), size, fields.get(_ETAG, "").strip('"'), modified)
+
+
+def _decoded(text: str) -> str:
+    # EncodingType=url: keys and prefixes may hold what XML cannot.
+    return unquote_plus(text) if "%" in text or "+" in text else text
 
 
 def _text(node: ET.Element, name: str) -> str | None:

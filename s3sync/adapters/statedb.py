@@ -192,7 +192,12 @@ class StateStore:
 
     def load_base(self) -> dict[RelPath, BaseEntry]:
         with self._errors(), self.engine.connect() as conn:
-            return dict(row_to_base(row) for row in conn.execute(select(entries)))
+            # Straight from the sqlite3 cursor: SQLAlchemy's Row wrapping costs more than
+            # the query on a 100,000-file pair.
+            cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                "SELECT rel, local_size, local_mtime_ns, remote_size, remote_etag, remote_mtime_ns, md5 FROM entries"
+            )
+            return dict(map(row_to_base, cursor))
 
     def count(self) -> int:
         with self._errors(), self.engine.connect() as conn:

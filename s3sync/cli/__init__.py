@@ -6,6 +6,7 @@ stdout carries only a command's output; logs and errors go to stderr.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
@@ -16,6 +17,12 @@ from s3sync.cli.common import group
 
 
 def main(argv: list[str] | None = None) -> None:
+    # A sync holds a few objects per file (hundreds of thousands for a big tree) and
+    # makes few reference cycles: with the default thresholds the collector would walk
+    # them all again and again (0.4 s of a 100,000-file no-op). What the imports left
+    # is frozen out of its sight.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     sys.exit(run(argv))
 
 

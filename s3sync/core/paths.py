@@ -7,6 +7,7 @@ is the full S3 key including the pair's prefix.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import NewType
@@ -54,7 +55,7 @@ def _valid_bucket_name(name: str) -> bool:
 
 
 def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def key_for(rel: RelPath, prefix: str) -> str:
@@ -63,6 +64,12 @@ def key_for(rel: RelPath, prefix: str) -> str:
 
 def why_unmappable(name: str) -> str | None:
     """Why ``name`` (a key with the prefix removed) cannot be a file under the root."""
+    if name.isascii() and _PLAIN_ASCII.fullmatch(name):
+        return None  # the common case, in one step: it runs for every key of every listing
+    return _diagnose(name)
+
+
+def _diagnose(name: str) -> str | None:
     if not name:
         return "empty name"
     if name.endswith("/"):
@@ -83,6 +90,11 @@ def why_unmappable(name: str) -> str | None:
         if len(segment.encode("utf-8", "surrogateescape")) > MAX_SEGMENT_BYTES:
             return "path segment longer than 255 bytes"
     return None
+
+
+# ASCII names whose segments are non-empty, at most 255 bytes, not "." or "..", and free
+# of NUL and backslash: what the checks of ``why_unmappable`` let through, for ASCII.
+_PLAIN_ASCII = re.compile(r"(?:(?!\.\.?/)[^/\x00\\]{1,255}/)*(?!\.\.?\Z)[^/\x00\\]{1,255}")
 
 
 def rel_for(key: str, prefix: str) -> RelPath | None:

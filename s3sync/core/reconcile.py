@@ -228,8 +228,7 @@ def _displace_clashes(
     the same name while the other edited the file, or the bucket got keys below a file.
     The folder keeps the name; the file moves aside to a conflict copy on both sides."""
     kept = {name for rel, action in decided.items() for name in _left_by(rel, action, local, remote)}
-    folders = {RelPath(name[:cut]) for name in kept for cut in _slashes(name)}
-    for rel in sorted(kept & folders):
+    for rel in sorted(kept & _ancestors(kept)):
         if rel not in decided or isinstance(decided[rel], Skip):
             continue  # a conflict copy's name, or a path this run must leave alone
         decided[rel] = _displace(rel, base.get(rel), local.get(rel), remote.get(rel), options, taken)
@@ -266,8 +265,16 @@ def _case_conflicts(
                                          "has this name there; both are kept")
 
 
-def _slashes(name: str) -> list[int]:
-    return [i for i, c in enumerate(name) if c == "/"]
+def _ancestors(names: set[RelPath]) -> set[RelPath]:
+    """Every folder above any of ``names``. A folder already met had its own ancestors
+    added then, so each name costs about one step, not one per level."""
+    folders: set[RelPath] = set()
+    for name in names:
+        head = name.rpartition("/")[0]
+        while head and head not in folders:
+            folders.add(RelPath(head))
+            head = head.rpartition("/")[0]
+    return folders
 
 
 def _displace(
