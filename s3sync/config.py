@@ -45,7 +45,7 @@ class SyncOptions(_Model):
     conflict: ConflictPolicy = "keep-both"
     max_delete: str = "50%"
     exclude: tuple[str, ...] = ()
-    concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 64  # benchmarks/README.md: 64 beat 32 and 128
     checksum: bool = False
     trash: bool = True
     follow_symlinks: bool = False

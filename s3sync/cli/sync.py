@@ -34,7 +34,7 @@ def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--conflict", type=click.Choice(["keep-both", "newer", "local", "remote"]), help="Which version keeps the name; the other always survives."),
         click.option("--max-delete", metavar="N|P%", help="Abort when the plan deletes more (default 50%, from 10 files)."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="gitignore-style pattern to leave alone (repeatable)."),
-        click.option("--concurrency", type=click.IntRange(1, 1024), help="Transfers in flight (default 32)."),
+        click.option("--concurrency", type=click.IntRange(1, 1024), help="Transfers in flight (default 64)."),
         click.option("--checksum", is_flag=True, default=None, help="Compare content hashes, not size+mtime."),
         click.option("--follow-symlinks", is_flag=True, default=None, help="Sync what symlinks point to."),
         click.option("--no-trash", "trash", flag_value=False, default=None, help="Delete local files for good instead of moving them to .s3sync-trash/."),
