@@ -22,7 +22,7 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import localfs
-from s3sync.adapters.probe import WriteSupport
+from s3sync.adapters.probe import WriteSupport, versioning_enabled
 from s3sync.adapters.s3 import (
     MTIME_KEY,
     Precondition,
@@ -256,13 +256,24 @@ class Executor:
     async def _etag_wants_no_quotes(
         self, rel: RelPath, expect: RemoteEntry | None, tried: Precondition | None
     ) -> bool:
-        """Some servers (Ceph RGW 16) refuse a quoted If-Match that does match."""
-        if expect is None or tried is None or not tried.quote_etag:
+        """Does the server refuse an If-Match that does match? Then try again without it.
+
+        Ceph RGW 16 refuses a quoted ETag (the unquoted one is tried next), and on a
+        versioned bucket it refuses every If-Match. Where both forms were refused, the
+        writes go on without conditions, guarded by the bucket's versioning as on a
+        server that has none (see the README).
+        """
+        if expect is None or tried is None or tried.etag is None:
             return False
         current = await self.store.head(self.t.bucket, self.key(rel))
         if current is None or current.etag != expect.etag:
             return False
-        self._quote_etag = False
+        if tried.quote_etag:
+            self._quote_etag = False
+        elif self._conditional:
+            log.warning("conditional_writes_disabled", reason="the server refuses an If-Match that matches")
+            self._conditional = False
+            self._versioned = await versioning_enabled(self.store, self.t.bucket)
         return True
 
     async def _already_there(self, rel: RelPath, path: Path, before: LocalEntry) -> ObjectInfo | None:

@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import random
 import re
 import ssl
@@ -31,6 +32,7 @@ import aiohttp
 import botocore.exceptions as bex
 from yarl import URL
 
+_log = logging.getLogger(__name__)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 RETRYABLE_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"})
@@ -197,6 +199,8 @@ class FastS3:
         if key:
             path += f"/{quote(key, safe='/~')}"
         canonical_query = canonical_query_string(query or {})
+        # Like botocore's, for -v; never the headers (they carry the signature).
+        _log.debug("%s %s%s", method, path, f"?{canonical_query}" if canonical_query else "")
         creds = await self._frozen()
         signed = self._sign(
             method, path, body, headers, creds, query=canonical_query, unsigned_payload=unsigned_payload

@@ -79,8 +79,7 @@ async def probe_writes(store: S3Store, bucket: str, prefix: str) -> WriteSupport
         deletes = False
     versioning = False
     if not (writes and deletes):
-        with translate_errors(f"bucket {bucket}", store.conn.where()):
-            versioning = await _versioning(await store.botocore_client(), bucket) == "Enabled"
+        versioning = await versioning_enabled(store, bucket)
     return WriteSupport(writes, deletes, versioning)
 
 
@@ -172,6 +171,11 @@ async def _multipart_etag(client: Any, bucket: str, key: str) -> str:
     if not str(done.get("ETag") or "").strip('"'):
         form += " (empty on complete)"
     return form
+
+
+async def versioning_enabled(store: S3Store, bucket: str) -> bool:
+    with translate_errors(f"bucket {bucket}", store.conn.where()):
+        return await _versioning(await store.botocore_client(), bucket) == "Enabled"
 
 
 async def _versioning(client: Any, bucket: str) -> str:

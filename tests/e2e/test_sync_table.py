@@ -308,3 +308,21 @@ def test_checksum_finds_an_edit_that_kept_size_and_mtime(pair: Pair) -> None:
     assert counts(pair.sync_json()) == {}, "size+mtime cannot see this edit"
     assert counts(pair.sync_json("--checksum")) == {"upload": 1}
     assert pair.get("a.txt") == b"version two"
+
+
+@pytest.mark.parametrize("size", [0, 5])
+def test_edits_go_up_on_a_versioned_bucket(pair: Pair, s3server: S3Server, size: int) -> None:
+    """Ceph RGW 16 refuses every If-Match on a versioned bucket, even a matching one: the
+    upload goes on without the condition (versioning keeps what it replaces) instead of
+    failing at every run. An empty file is the case that showed it."""
+    if not s3server.supports("versioning"):
+        pytest.skip("the test server has no versioning")
+    pair.s3.put_bucket_versioning(Bucket=pair.bucket, VersioningConfiguration={"Status": "Enabled"})
+    pair.write("f.txt", b"x" * size)
+    pair.sync_json()
+    pair.write("f.txt", b"edited", mtime=time.time() + 60)
+
+    summary = pair.sync_json()
+    assert counts(summary) == {"upload": 1}
+    assert pair.remote() == {"f.txt": b"edited"}
+    assert pair.sync_json()["upload"] == 0
