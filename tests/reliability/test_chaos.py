@@ -91,6 +91,14 @@ class World:
             self.required.pop(data, None)
         elif data is not None:
             self.empties.discard(rel)
+            self._copy_gone(rel)
+
+    def _copy_gone(self, rel: str) -> None:
+        """An empty file that lives on only as a conflict copy: that copy went."""
+        for empty in list(self.empties):
+            stem = empty.rsplit(".", 1)[0] if "." in empty.rsplit("/", 1)[-1][1:] else empty
+            if rel.startswith(stem + ".conflict-"):
+                self.empties.discard(empty)
 
     # -- the two sides, as the user sees them --------------------------------------
 
@@ -151,8 +159,7 @@ class World:
             self.say(f"delete {side} {rel}")
         elif kind == "rename":
             rel = self.rng.choice(sorted(mine))
-            others = {k: v for k, v in files.items() if k != rel}
-            new = self.random_path(others)
+            new = self.random_path(files)
             if new is None:
                 return
             self.rename(side, rel, new, mine[rel])
@@ -211,6 +218,7 @@ class World:
             self.pair.delete(rel)
         if not data:
             self.empties.discard(rel)
+            self._copy_gone(rel)
             self.empties.add(new)
         self.say(f"rename {side} {rel} -> {new}")
 
