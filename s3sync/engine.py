@@ -130,13 +130,14 @@ def utc_stamp(now: float | None = None) -> str:
     return datetime.fromtimestamp(now if now is not None else time.time(), UTC).strftime("%Y%m%d-%H%M%S")
 
 
-def core_options(options: SyncOptions, stamp: str) -> Options:
+def core_options(options: SyncOptions, stamp: str, *, casefold: bool = False) -> Options:
     return Options(
         mode=Mode(options.mode),
         no_delete=options.no_delete,
         conflict=Policy(options.conflict),
         checksum=options.checksum,
         stamp=stamp,
+        casefold=casefold,
     )
 
 
@@ -190,9 +191,12 @@ class PairSync:
         if not self.dry_run:
             localfs.remove_temp_files(snaps.temp_files)
         await self._fill_hashes(snaps)
-        plan = reconcile(snaps.base, snaps.local, snaps.remote, core_options(self.spec.options, stamp))
+        # The local side is never written in push mode (the backup job): no probe file there.
+        casefold = self.spec.options.mode != "push" and not self.dry_run and localfs.ignores_case(self.spec.local_root)
+        options = core_options(self.spec.options, stamp, casefold=casefold)
+        plan = reconcile(snaps.base, snaps.local, snaps.remote, options)
         if await self._fill_conflict_mtimes(plan, snaps):
-            plan = reconcile(snaps.base, snaps.local, snaps.remote, core_options(self.spec.options, stamp))
+            plan = reconcile(snaps.base, snaps.local, snaps.remote, options)
         log.info("plan_computed", **{k: v for k, v in plan.counts().items()})
         self._check_rails(plan, snaps)
         if self.dry_run:

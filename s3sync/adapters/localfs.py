@@ -34,6 +34,25 @@ def is_temp_name(name: str) -> bool:
     """Is ``name`` (a file name, no folders) one of our download temp files?"""
     return _TEMP_NAME.fullmatch(name) is not None
 
+def ignores_case(root: Path) -> bool:
+    """Does the folder's filesystem take names equal but for case as one (macOS, FAT)?
+
+    Asked by making a temp-named file (removed at once, and by the next start if we are
+    killed) and looking for it under its upper-case name. A folder we cannot write to
+    receives no downloads, so there the answer does not matter: False.
+    """
+    probe = root / f".case{TEMP_MARKER}{os.urandom(4).hex()}"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:
+        return False
+    try:
+        return (root / probe.name.upper()).exists()
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
 Excluded = Callable[[str, bool], bool]  # (relative path, is a folder) -> hidden?
 
 
