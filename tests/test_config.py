@@ -180,11 +180,12 @@ def test_secrets_stay_out_of_help_errors_and_verbose_logs(
     helped = cli("put", "--help", env=env)
     assert helped.code == 0
     assert "--content-type" in helped.out
-    # -v: botocore's debug lines, requests and all (a server that checks signatures
-    # refuses this made-up secret: then the error line is checked too).
+    # -v: debug lines for every request, botocore's (headers and all) or the lean
+    # path's (a server that checks signatures refuses this made-up secret at the first
+    # request: then the error line is checked too).
     logged = cli("ls", f"s3://{bucket}", "-v", env=env)
     assert "DEBUG" in logged.err
-    assert "Authorization" in logged.err
+    assert bucket in logged.err
     failed = cli("get", f"s3://{bucket}/missing", str(tmp_path / "m"), "-v", "--log-format", "json", env=env)
     assert failed.code == 1
     assert "s3sync: error:" in failed.err
