@@ -322,8 +322,9 @@ _REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
 
 
 def _check_lean_settings(conn: Connection) -> None:
-    if not _REGION_NAME.match(_region(conn)):
-        raise errors.UsageError(f"invalid region {_region(conn)!r}")
+    region = _region(conn)
+    if not _REGION_NAME.match(region):
+        raise errors.UsageError(f"invalid region {region!r}")
     try:
         parts = urlsplit(conn.endpoint_url or "")
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -432,6 +433,8 @@ class S3Store:
 
     async def botocore_client(self) -> Any:
         """The aiobotocore client, made on first use (also for edge code such as the probe)."""
+        if self._client is not None:
+            return self._client  # every call on the botocore path comes here: no lock once made
         async with self._client_lock:
             if self._client is None:
                 session = self._botocore_session()
