@@ -120,11 +120,13 @@ class FastS3:
         return await self._call("DeleteObject", "DELETE", bucket, key, b"", headers)
 
     @asynccontextmanager
-    async def get(self, bucket: str, key: str) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def get(
+        self, bucket: str, key: str, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
         """The open response of a GET; the caller streams its body."""
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = await self._send("GET", bucket, key, b"", {})
+                response = await self._send("GET", bucket, key, b"", headers or {})
             except aiohttp.ClientConnectionError:
                 if attempt == self._max_attempts:
                     raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -35,6 +36,8 @@ from s3sync.core.model import Bucket, ObjectInfo
 
 log = structlog.get_logger()
 _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+)")
+T = TypeVar("T")
 
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * MiB
@@ -699,12 +702,21 @@ class S3Store:
                 bucket, key, data, metadata=metadata, acl=acl,
                 content_type=content_type, precondition=precondition,
             )
-        md5: str = md5_hint if md5_hint else await asyncio.to_thread(file_md5, src)
+        part_md5s: list[bytes] | None = None
+        if md5_hint:
+            md5 = md5_hint
+        else:
+            # The object's MD5 goes in its metadata, so it is known before the upload
+            # starts; the parts' own MD5s are taken on the other core meanwhile. A file
+            # that changes after this pass fails its parts' Content-MD5 checks.
+            md5, part_md5s = await asyncio.gather(
+                asyncio.to_thread(file_md5, src), asyncio.to_thread(_part_md5s, src, size)
+            )
         return await self._put_multipart(
             bucket, key, _file_parts(src, size), size,
             metadata={MD5_KEY: md5_b64(md5), **(metadata or {})},
             acl=acl, content_type=content_type, precondition=precondition,
-            before_complete=before_complete,
+            before_complete=before_complete, part_md5s=part_md5s,
         )
 
     async def put_stream(
@@ -732,6 +744,7 @@ class S3Store:
         content_type: str | None,
         precondition: Precondition | None,
         before_complete: Callable[[], None] | None = None,
+        part_md5s: list[bytes] | None = None,
     ) -> ObjectInfo:
         where = f"s3://{bucket}/{key}"
         create: dict[str, Any] = {"Bucket": bucket, "Key": key, "Metadata": dict(metadata)}
@@ -742,7 +755,7 @@ class S3Store:
         with self._errors(where):
             upload_id = (await (await self.botocore_client()).create_multipart_upload(**create))["UploadId"]
         try:
-            etags = await self._upload_parts(bucket, key, upload_id, parts)
+            etags = await self._upload_parts(bucket, key, upload_id, parts, part_md5s)
             if before_complete is not None:
                 # The last chance to refuse a source that changed while its parts went up.
                 before_complete()
@@ -771,48 +784,60 @@ class S3Store:
         )
 
     async def _upload_parts(
-        self, bucket: str, key: str, upload_id: str, parts: AsyncIterator[bytes]
+        self, bucket: str, key: str, upload_id: str, parts: AsyncIterator[bytes],
+        part_md5s: list[bytes] | None,
     ) -> list[str]:
         results: dict[int, str] = {}
 
         async def send(number: int, body: bytes) -> None:
-            try:
-                with self._errors(f"s3://{bucket}/{key} part {number}"):
+            with self._errors(f"s3://{bucket}/{key} part {number}"):
+                if part_md5s is not None:
+                    digest = part_md5s[number - 1]
+                else:
                     # In a thread: hashing 8 MiB holds the event loop for tens of ms.
                     digest = await asyncio.to_thread(_md5_digest, body)
-                    content_md5 = base64.b64encode(digest).decode("ascii")
-                    if self._fast is not None:
-                        reply = await self._fast.upload_part(bucket, key, upload_id, number, body, content_md5)
-                        response = _response_of(reply.headers)
-                    else:
-                        response = await (await self.botocore_client()).upload_part(
-                            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                            Body=body, ContentMD5=content_md5,
-                        )
-                sent = digest.hex()
-                if _etag_contradicts(_strip_etag(response["ETag"]), sent, response):
-                    raise errors.EndpointError(
-                        f"s3://{bucket}/{key} part {number}: the server stored other bytes than were sent"
+                content_md5 = base64.b64encode(digest).decode("ascii")
+                if self._fast is not None:
+                    reply = await self._fast.upload_part(bucket, key, upload_id, number, body, content_md5)
+                    response = _response_of(reply.headers)
+                else:
+                    response = await (await self.botocore_client()).upload_part(
+                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                        Body=body, ContentMD5=content_md5,
                     )
-                results[number] = response["ETag"]
+            if _etag_contradicts(_strip_etag(response["ETag"]), digest.hex(), response):
+                raise errors.EndpointError(
+                    f"s3://{bucket}/{key} part {number}: the server stored other bytes than were sent"
+                )
+            results[number] = response["ETag"]
+
+        await self._side_by_side(parts, send)
+        return [results[n] for n in range(1, len(results) + 1)]
+
+    async def _side_by_side(self, parts: AsyncIterator[T], send: Callable[[int, T], Awaitable[None]]) -> None:
+        """``send(number, part)`` for each part, numbered from 1, at most ``part_concurrency``
+        at once across the store: a part takes its slot before the next one is read, and
+        holds it until ``send`` returns, so parts in memory stay bounded."""
+
+        async def run(number: int, part: T) -> None:
+            try:
+                await send(number, part)
             finally:
                 self._part_slots.release()
 
         try:
             async with asyncio.TaskGroup() as group:
                 number = 0
-                async for body in parts:
-                    # Acquire before reading the next part so memory stays bounded.
+                async for part in parts:
                     await self._part_slots.acquire()
                     number += 1
-                    group.create_task(send(number, body))
+                    group.create_task(run(number, part))
         except BaseExceptionGroup as failed:
             # The task group wraps what failed; callers expect our own errors, one at a time.
             first = failed.exceptions[0]
-            if isinstance(first, errors.S3SyncError | OSError):
+            if isinstance(first, errors.S3SyncError | OSError | _RangesUnusable):
                 raise first from failed
             raise
-        return [results[n] for n in range(1, len(results) + 1)]
 
     async def _abort_quietly(self, bucket: str, key: str, upload_id: str) -> None:
         with contextlib.suppress(Exception):
@@ -894,54 +919,113 @@ class S3Store:
     async def download_to_temp(
         self, bucket: str, key: str, dest: Path, *, listed: tuple[str, int] | None = None
     ) -> tuple[Path, ObjectInfo, str]:
-        """Stream the object into a new temp file beside ``dest``; verify it; return it.
+        """Fetch the object into a new temp file beside ``dest``; verify it; return it.
 
         Returns (temp path, what the GET described, MD5 hex of the bytes written). The
         caller renames the temp file into place; on any error it is already gone.
         ``listed``: the (ETag, size) a listing gave; the same ETag must bring that size,
         whatever the GET's own headers claim (an object whose MD5 is unknown has no
-        other check against a short body).
+        other check against a short body). A large listed object is fetched in parts.
         """
+        if listed is not None and listed[1] >= MULTIPART_THRESHOLD:
+            with contextlib.suppress(_RangesUnusable):
+                return await self._download_in_parts(bucket, key, dest, listed)
+        return await self._download_whole(bucket, key, dest, listed)
+
+    async def _download_in_parts(
+        self, bucket: str, key: str, dest: Path, listed: tuple[str, int]
+    ) -> tuple[Path, ObjectInfo, str]:
+        """Ranged GETs side by side, each part written at its offset: one GET stream
+        goes at one connection's pace, half of what a large file can get. Every part
+        must come from the listed version, else ``_RangesUnusable`` (nothing left behind)."""
         where = f"s3://{bucket}/{key}"
+        etag, size = listed
+        part = part_size_for(size)
         tmp = temp_path_for(dest)
-        digest = hashlib.md5(usedforsecurity=False)
-        written = 0
+        digest = _InOrderMD5()
+        first: list[ObjectInfo] = []
+
+        async def starts() -> AsyncIterator[int]:
+            for start in range(0, size, part):
+                yield start
+
         try:
-            with self._errors(where):
-                async with self._get(bucket, key) as (info, chunks):
-                    with _create_exclusive(tmp) as out:
+            with _create_exclusive(tmp) as out:
 
-                        def sink(chunk: bytes) -> None:
-                            digest.update(chunk)
-                            out.write(chunk)
+                async def fetch(number: int, start: int) -> None:
+                    with self._errors(where):
+                        info, data = await self._get_range(bucket, key, start, min(part, size - start))
+                    if (info.etag, info.size) != (etag, size):
+                        raise _RangesUnusable  # replaced since the listing, or between parts
+                    await _to_thread_to_the_end(_write_at, out.fileno(), data, start)
+                    flusher.kick()
+                    await digest.add(number, data)
+                    if number == 1:
+                        first.append(info)
 
-                        # Big chunks are hashed and written in a thread (both release the
-                        # GIL) while the next one arrives; small ones inline, cheaper than
-                        # a thread hop. One chunk in flight keeps the order.
-                        pending: asyncio.Future[None] | None = None
-                        try:
-                            async for chunk in chunks:
-                                written += len(chunk)
-                                if pending is None and len(chunk) < OFFLOAD_BYTES:
-                                    sink(chunk)
-                                    continue
-                                if pending is not None:
-                                    await pending
-                                pending = asyncio.ensure_future(asyncio.to_thread(sink, chunk))
-                        finally:
-                            if pending is not None:
-                                await pending  # never close the file under a writing thread
-                        out.flush()
-                        if written >= OFFLOAD_BYTES:
-                            await asyncio.to_thread(os.fsync, out.fileno())
-                        else:
-                            os.fsync(out.fileno())
-            _verify(where, info, written, digest.hexdigest(), listed)
+                flusher = _EarlyFlush(out.fileno())
+                try:
+                    await self._side_by_side(starts(), fetch)
+                finally:
+                    await flusher.done()
+                await _to_thread_to_the_end(os.fsync, out.fileno())
+            md5 = digest.hexdigest()
+            _verify(where, first[0], size, md5, listed)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
-        return tmp, info, digest.hexdigest()
+        return tmp, first[0], md5
+
+    async def _get_range(self, bucket: str, key: str, start: int, length: int) -> tuple[ObjectInfo, bytes]:
+        """``length`` bytes from ``start``, and what the GET described, with the whole
+        object's size. ``_RangesUnusable`` if the server did not answer with that range."""
+        spec = f"bytes={start}-{start + length - 1}"
+        try:
+            if self._fast is not None:
+                async with self._fast.get(bucket, key, {"Range": spec}) as response:
+                    headers = {k.lower(): v for k, v in response.headers.items()}
+                    # Checked before the body is read: a server that ignores Range sends it all.
+                    total = _range_total(headers.get("content-range") if response.status == 206 else None, start)
+                    data = await response.read()
+                info = _info_from_headers(key, headers)
+            else:
+                reply = await (await self.botocore_client()).get_object(Bucket=bucket, Key=key, Range=spec)
+                async with reply["Body"] as body:
+                    total = _range_total(reply.get("ContentRange"), start)
+                    data = await body.read()
+                info = _info_from_head(key, reply)
+        except bex.ClientError as exc:
+            if _code(exc) in {"InvalidRange", "416"}:
+                raise _RangesUnusable from exc  # the object shrank since the listing
+            raise
+        if len(data) != length:
+            raise _RangesUnusable
+        return dataclasses.replace(info, size=total), data
+
+    async def _download_whole(
+        self, bucket: str, key: str, dest: Path, listed: tuple[str, int] | None
+    ) -> tuple[Path, ObjectInfo, str]:
+        where = f"s3://{bucket}/{key}"
+        tmp = temp_path_for(dest)
+        try:
+            with self._errors(where):
+                async with self._get(bucket, key) as (info, chunks):
+                    if 0 < info.size < OFFLOAD_BYTES:
+                        body = b"".join([chunk async for chunk in chunks])
+                        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+                        _verify(where, info, len(body), md5, listed)
+                        # Off the event loop: there, each file's fsync, and every open
+                        # queued behind the journal it flushes, stalled all transfers.
+                        await _to_thread_to_the_end(_write_new_file, tmp, body)
+                        return tmp, info, md5
+                    written, md5 = await _stream_into_new_file(tmp, chunks)
+            _verify(where, info, written, md5, listed)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return tmp, info, md5
 
     async def stream_to(self, bucket: str, key: str, out: Callable[[bytes], object]) -> ObjectInfo:
         where = f"s3://{bucket}/{key}"
@@ -1007,6 +1091,117 @@ def _verify(
         raise errors.EndpointError(f"{where}: downloaded content does not match its checksum")
 
 
+class _RangesUnusable(Exception):
+    """Ranged GETs cannot give one consistent copy here: the server ignored Range, or
+    the object changed since it was listed. One whole GET is then taken instead."""
+
+
+def _range_total(content_range: str | None, start: int) -> int:
+    """The object's size from a Content-Range that answers a range from ``start``."""
+    match = _CONTENT_RANGE.fullmatch(content_range or "")
+    if match is None or int(match.group(1)) != start:
+        raise _RangesUnusable
+    return int(match.group(2))
+
+
+class _InOrderMD5:
+    """The MD5 of parts that arrive in any order, taken in file order. ``add`` returns
+    once its part is hashed, so callers that hold a slot per part bound what waits here."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.md5(usedforsecurity=False)
+        self._next = 1
+        self._waiting: dict[int, bytes] = {}
+        self._turn = asyncio.Condition()
+
+    async def add(self, number: int, data: bytes) -> None:
+        async with self._turn:
+            self._waiting[number] = data
+            while self._next in self._waiting:
+                await asyncio.to_thread(self._digest.update, self._waiting.pop(self._next))
+                self._next += 1
+            self._turn.notify_all()
+            await self._turn.wait_for(lambda: self._next > number)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+class _EarlyFlush:
+    """Keeps one flush of ``fd`` to disk under way while parts are still arriving: a
+    large file otherwise waits for the disk in its final fsync, after the network."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._running: asyncio.Future[None] | None = None
+
+    def kick(self) -> None:
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(_to_thread_to_the_end(os.fdatasync, self._fd))
+
+    async def done(self) -> None:
+        if self._running is not None:
+            await self._running
+
+
+async def _to_thread_to_the_end(func: Callable[..., T], *args: Any) -> T:
+    """``asyncio.to_thread``, but a cancelled caller still waits for the thread: its
+    clean-up must not run while the thread writes (or closes a reused fd)."""
+    job = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await job
+        raise
+
+
+def _write_new_file(tmp: Path, body: bytes) -> None:
+    with _create_exclusive(tmp) as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+async def _stream_into_new_file(tmp: Path, chunks: AsyncIterator[bytes]) -> tuple[int, str]:
+    """Write ``chunks`` to the new file ``tmp`` and flush it to disk; (bytes, MD5 hex)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    written = 0
+    with _create_exclusive(tmp) as out:
+
+        def sink(chunk: bytes) -> None:
+            digest.update(chunk)
+            out.write(chunk)
+
+        # Big chunks are hashed and written in a thread (both release the GIL) while
+        # the next one arrives; small ones inline, cheaper than a thread hop. One chunk
+        # in flight keeps the order.
+        pending: asyncio.Future[None] | None = None
+        try:
+            async for chunk in chunks:
+                written += len(chunk)
+                if pending is None and len(chunk) < OFFLOAD_BYTES:
+                    sink(chunk)
+                    continue
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(_to_thread_to_the_end(sink, chunk))
+        finally:
+            if pending is not None:
+                await pending  # never close the file under a writing thread
+        out.flush()
+        await _to_thread_to_the_end(os.fsync, out.fileno())
+    return written, digest.hexdigest()
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
 @contextlib.contextmanager
 def _create_exclusive(tmp: Path) -> Iterator[IO[bytes]]:
     try:
@@ -1064,6 +1259,16 @@ async def _stream_parts(first: bytes, stream: IO[bytes]) -> AsyncIterator[bytes]
     # A buffered reader's read(n) returns n bytes unless the pipe hit EOF.
     while data := await asyncio.to_thread(stream.read, MIN_PART_SIZE):
         yield data
+
+
+def _part_md5s(src: Path, size: int) -> list[bytes]:
+    """The MD5 of each part ``_file_parts`` reads, in order."""
+    part = part_size_for(size)
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        return [_md5_digest(os.pread(fd, part, offset)) for offset in range(0, size, part)]
+    finally:
+        os.close(fd)
 
 
 def _md5_digest(data: bytes) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ class ProxiedPair(Pair):
     """A ``Pair`` whose syncs reach the server through the fault proxy."""
 
     endpoint: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # added to the CLI's environment
 
     def args(self, *extra: str) -> list[str]:
         return [*super().args(*extra), "--endpoint-url", self.endpoint]
@@ -33,7 +34,7 @@ class ProxiedPair(Pair):
     def sync(self, *extra: str, expect: int | None = 0, timeout: float = 120) -> Result:
         """The real CLI, forked from a preloaded server (``runner``) instead of a fresh
         interpreter: the same process, exit code and output, a second less CPU."""
-        child = runner.start(self.args(*extra), self.cli.env(), self.cli.cwd, self.root.parent / "cli")
+        child = runner.start(self.args(*extra), self.cli.env(**self.env), self.cli.cwd, self.root.parent / "cli")
         code, out, err = child.wait(timeout)
         result = Result(code, out, err, out.encode())
         if expect is not None:

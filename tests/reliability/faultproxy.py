@@ -24,6 +24,7 @@ kind                  what the client sees
 ``delay``             the request forwarded ``seconds`` late (combines with others)
 ``strip_conditional`` If-Match / If-None-Match removed: a server that ignores them
 ``reject_conditional`` 501 NotImplemented for any request carrying them
+``strip_range``       Range removed: a server that ignores it and sends the whole body
 ``call``              ``action(hit)`` runs before forwarding (``when="before"``) or
                       after the server replied and before the client hears it
                       (``when="after"``) — e.g. a concurrent write, or kill -9
@@ -57,7 +58,7 @@ HOP_BY_HOP = frozenset({
 CONDITIONAL = ("if-match", "if-none-match")
 BODY_FAULTS = frozenset({"reset_body", "truncate", "short", "corrupt"})
 TERMINAL = frozenset({"error", "reset", "lost", "reject_conditional", *BODY_FAULTS})
-KINDS = TERMINAL | {"corrupt_request", "delay", "strip_conditional", "call"}
+KINDS = TERMINAL | {"corrupt_request", "delay", "strip_conditional", "strip_range", "call"}
 ERROR_CODES = {500: "InternalError", 502: "BadGateway", 503: "SlowDown", 504: "GatewayTimeout"}
 
 
@@ -107,6 +108,8 @@ class Fault:
         if self.kind in ("strip_conditional", "reject_conditional") and not any(
             h in headers for h in CONDITIONAL
         ):
+            return False
+        if self.kind == "strip_range" and "range" not in headers:
             return False
         self.matched += 1
         if self.matched <= self.skip:
@@ -257,6 +260,8 @@ class FaultProxy:
         if "strip_conditional" in kinds:
             for name in CONDITIONAL:
                 headers.popall(name, None)
+        if "strip_range" in kinds:
+            headers.popall("range", None)
         if "corrupt_request" in kinds and body:
             body = _flip(body)
         url = URL(self.upstream + request.raw_path, encoded=True)
