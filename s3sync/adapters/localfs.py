@@ -201,19 +201,25 @@ def ensure_parent(path: Path, root: Path) -> None:
     for part in parent.relative_to(root).parts:
         folder = folder / part
         try:
-            folder.mkdir()
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise errors.LocalIOError(f"cannot create folder {folder}: {exc.strerror}") from exc
-        try:
-            mode = folder.lstat().st_mode
+            mode = _lstat_mode(folder)
         except OSError as exc:
             raise errors.LocalIOError(f"cannot create folder {folder}: {exc.strerror}") from exc
         if stat.S_ISLNK(mode):
             raise errors.LocalIOError(f"{folder} is a symlink; s3sync does not write through it")
         if not stat.S_ISDIR(mode):
             raise errors.LocalIOError(f"a file stands where folder {folder} is needed")
+
+
+def _lstat_mode(folder: Path) -> int:
+    """The mode of ``folder``, created first if it is missing (looked at first: most
+    downloads go into folders that exist, and a failing mkdir costs a syscall too)."""
+    try:
+        return folder.lstat().st_mode
+    except FileNotFoundError:
+        pass
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir()
+    return folder.lstat().st_mode
 
 
 def install(tmp: Path, dest: Path, mtime_ns: int) -> LocalEntry:
