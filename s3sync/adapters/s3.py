@@ -816,8 +816,8 @@ class S3Store:
 
     async def _side_by_side(self, parts: AsyncIterator[T], send: Callable[[int, T], Awaitable[None]]) -> None:
         """``send(number, part)`` for each part, numbered from 1, at most ``part_concurrency``
-        at once across the store: a part takes its slot before the next one is read, and
-        holds it until ``send`` returns, so parts in memory stay bounded."""
+        at once across the store: the next part is read only once this one has a slot,
+        and a slot is held until ``send`` returns, so parts in memory stay bounded."""
 
         async def run(number: int, part: T) -> None:
             try:
