@@ -238,7 +238,7 @@ class Executor:
                 log.warning("conditional_writes_disabled", reason="the server rejected them")
                 self._conditional = False
             except errors.ConflictWriteError:
-                if await self._etag_wants_no_quotes(rel, expect, precondition):
+                if await self._matching_if_match_refused(rel, expect, precondition):
                     continue
                 # A retry whose first try went through (its reply was lost) meets its
                 # own write; the same bytes from anywhere else are no conflict either.
@@ -253,7 +253,7 @@ class Executor:
                     await self._keep_superseded(rel, expect, info)
                 return info
 
-    async def _etag_wants_no_quotes(
+    async def _matching_if_match_refused(
         self, rel: RelPath, expect: RemoteEntry | None, tried: Precondition | None
     ) -> bool:
         """Does the server refuse an If-Match that does match? Then try again without it.
@@ -455,7 +455,7 @@ class Executor:
                 self._conditional_delete = False
                 continue
             except errors.ConflictWriteError as exc:
-                if await self._etag_wants_no_quotes(rel, expect, condition):
+                if await self._matching_if_match_refused(rel, expect, condition):
                     continue
                 raise Stale("changed remotely since planning; kept") from exc
             break

@@ -927,21 +927,28 @@ class S3Store:
         whatever the GET's own headers claim (an object whose MD5 is unknown has no
         other check against a short body). A large listed object is fetched in parts.
         """
-        if listed is not None and listed[1] >= MULTIPART_THRESHOLD:
-            with contextlib.suppress(_RangesUnusable):
-                return await self._download_in_parts(bucket, key, dest, listed)
-        return await self._download_whole(bucket, key, dest, listed)
+        tmp = temp_path_for(dest)
+        try:
+            if listed is not None and listed[1] >= MULTIPART_THRESHOLD:
+                try:
+                    return await self._download_in_parts(bucket, key, tmp, listed)
+                except _RangesUnusable:
+                    tmp.unlink(missing_ok=True)
+            return await self._download_whole(bucket, key, tmp, listed)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
 
     async def _download_in_parts(
-        self, bucket: str, key: str, dest: Path, listed: tuple[str, int]
+        self, bucket: str, key: str, tmp: Path, listed: tuple[str, int]
     ) -> tuple[Path, ObjectInfo, str]:
         """Ranged GETs side by side, each part written at its offset: one GET stream
         goes at one connection's pace, half of what a large file can get. Every part
-        must come from the listed version, else ``_RangesUnusable`` (nothing left behind)."""
+        must come from the listed version, else ``_RangesUnusable``."""
         where = f"s3://{bucket}/{key}"
         etag, size = listed
         part = part_size_for(size)
-        tmp = temp_path_for(dest)
         digest = _InOrderMD5()
         first: list[ObjectInfo] = []
 
@@ -949,32 +956,27 @@ class S3Store:
             for start in range(0, size, part):
                 yield start
 
-        try:
-            with _create_exclusive(tmp) as out:
+        with _create_exclusive(tmp) as out:
 
-                async def fetch(number: int, start: int) -> None:
-                    with self._errors(where):
-                        info, data = await self._get_range(bucket, key, start, min(part, size - start))
-                    if (info.etag, info.size) != (etag, size):
-                        raise _RangesUnusable  # replaced since the listing, or between parts
-                    await _to_thread_to_the_end(_write_at, out.fileno(), data, start)
-                    flusher.kick()
-                    await digest.add(number, data)
-                    if number == 1:
-                        first.append(info)
+            async def fetch(number: int, start: int) -> None:
+                with self._errors(where):
+                    info, data = await self._get_range(bucket, key, start, min(part, size - start))
+                if (info.etag, info.size) != (etag, size):
+                    raise _RangesUnusable  # replaced since the listing, or between parts
+                await _to_thread_to_the_end(_write_at, out.fileno(), data, start)
+                flusher.kick()
+                await digest.add(number, data)
+                if number == 1:
+                    first.append(info)
 
-                flusher = _EarlyFlush(out.fileno())
-                try:
-                    await self._side_by_side(starts(), fetch)
-                finally:
-                    await flusher.done()
-                await _to_thread_to_the_end(os.fsync, out.fileno())
-            md5 = digest.hexdigest()
-            _verify(where, first[0], size, md5, listed)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+            flusher = _EarlyFlush(out.fileno())
+            try:
+                await self._side_by_side(starts(), fetch)
+            finally:
+                await flusher.done()
+            await _to_thread_to_the_end(os.fsync, out.fileno())
+        md5 = digest.hexdigest()
+        _verify(where, first[0], size, md5, listed)
         return tmp, first[0], md5
 
     async def _get_range(self, bucket: str, key: str, start: int, length: int) -> tuple[ObjectInfo, bytes]:
@@ -1004,27 +1006,21 @@ class S3Store:
         return dataclasses.replace(info, size=total), data
 
     async def _download_whole(
-        self, bucket: str, key: str, dest: Path, listed: tuple[str, int] | None
+        self, bucket: str, key: str, tmp: Path, listed: tuple[str, int] | None
     ) -> tuple[Path, ObjectInfo, str]:
         where = f"s3://{bucket}/{key}"
-        tmp = temp_path_for(dest)
-        try:
-            with self._errors(where):
-                async with self._get(bucket, key) as (info, chunks):
-                    if 0 < info.size < OFFLOAD_BYTES:
-                        body = b"".join([chunk async for chunk in chunks])
-                        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
-                        _verify(where, info, len(body), md5, listed)
-                        # Off the event loop: there, each file's fsync, and every open
-                        # queued behind the journal it flushes, stalled all transfers.
-                        await _to_thread_to_the_end(_write_new_file, tmp, body)
-                        return tmp, info, md5
-                    written, md5 = await _stream_into_new_file(tmp, chunks)
-            _verify(where, info, written, md5, listed)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+        with self._errors(where):
+            async with self._get(bucket, key) as (info, chunks):
+                if 0 < info.size < OFFLOAD_BYTES:
+                    body = b"".join([chunk async for chunk in chunks])
+                    md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+                    _verify(where, info, len(body), md5, listed)
+                    # Off the event loop: there, each file's fsync, and every open
+                    # queued behind the journal it flushes, stalled all transfers.
+                    await _to_thread_to_the_end(_write_new_file, tmp, body)
+                    return tmp, info, md5
+                written, md5 = await _stream_into_new_file(tmp, chunks)
+        _verify(where, info, written, md5, listed)
         return tmp, info, md5
 
     async def stream_to(self, bucket: str, key: str, out: Callable[[bytes], object]) -> ObjectInfo:
