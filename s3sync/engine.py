@@ -11,6 +11,7 @@ base row per completed action.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,12 +23,13 @@ import structlog
 from s3sync import errors
 from s3sync.adapters import localfs
 from s3sync.adapters.listing import Listed
-from s3sync.adapters.probe import PROBE_MARKER, WriteSupport, probe_writes
+from s3sync.adapters.probe import WriteSupport, probe_writes
 from s3sync.adapters.s3 import S3Store, content_md5, mtime_ns_of, plain_md5
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
 from s3sync.config import SyncOptions
 from s3sync.core import safety
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
+from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, nfc, why_unmappable
 from s3sync.core.plan import Action, Conflict, DeleteRemote, Forget, Plan, Upload
 from s3sync.core.reconcile import (
@@ -97,6 +99,30 @@ class Snapshots:
     skipped: list[tuple[str, str]]
     disk_names: dict[RelPath, str]
     temp_files: list[Path]
+    # rel -> the key's name below the prefix, where the bucket spells it otherwise (NFD):
+    # every request for an object uses the key as listed.
+    key_names: dict[RelPath, str] = field(default_factory=dict)
+
+    def leave_alone(self, blocked: set[RelPath], links: set[RelPath], prefix: str) -> None:
+        """Nothing at or below a ``blocked`` path or one of ``links`` (symlinks not
+        followed) is acted on, on either side: such a path is unknown, not deleted.
+        Below a link the base rows are retired too: what was synced there is not what
+        the link shows (the next sync that sees a real folder there treats it as a first
+        sync: nothing is deleted). Other blocked paths (unreadable, vanished during the
+        scan, two keys of one name) keep their rows for when they can be seen again."""
+        blocked = blocked | links
+        if not blocked:
+            return
+        for rel in [r for r in self.base if _at_or_below(r, blocked)]:
+            del self.base[rel]
+            if _at_or_below(rel, links):
+                self.retired.append(Forget(rel, "at or below a symlink"))
+        for rel in [r for r in self.local if _at_or_below(r, blocked)]:
+            del self.local[rel]
+        for rel in [r for r in self.remote if _at_or_below(r, blocked)]:
+            del self.remote[rel]
+            if rel not in blocked:
+                self.skipped.append((prefix + self.key_names.get(rel, rel), "below a local path that is skipped"))
 
 
 def _at_or_below(rel: RelPath, blocked: set[RelPath]) -> bool:
@@ -124,6 +150,69 @@ def _reuse_recorded_hashes(snaps: Snapshots) -> None:
         if other is not None and other.size == row.remote.size and other.etag == row.remote.etag:
             continue
         local[rel] = LocalEntry(entry.size, entry.mtime_ns, row.md5)
+
+
+def _temp_key(state: StateStore) -> bytes:
+    """The pair's secret that tags its temp files, made on first need (see ``core.own``)."""
+    key = state.get_json("temp_key")
+    if not isinstance(key, str):
+        key = os.urandom(16).hex()
+        state.set_json("temp_key", key)
+    return bytes.fromhex(key)
+
+
+class RemoteListing:
+    """A listing's keys as relative paths: what cannot be a file, or is hidden, left out;
+    two keys that are one name after Unicode normalisation both left out (``collided``)."""
+
+    def __init__(self, prefix: str, hidden: Filter) -> None:
+        self._prefix = prefix
+        self._hidden = hidden
+        self.entries: dict[RelPath, RemoteEntry] = {}
+        self.key_names: dict[RelPath, str] = {}
+        self.skipped: list[tuple[str, str]] = []
+        self.collided: set[RelPath] = set()
+
+    def add(self, info: Listed) -> None:
+        name = info.key[len(self._prefix):]
+        why = why_unmappable(name)
+        if why is not None:
+            self.skipped.append((info.key, f"key cannot be a local file: {why}"))
+            return
+        rel = RelPath(nfc(name))
+        if self._hidden.excluded_file(rel):
+            return
+        if rel in self.entries or rel in self.collided:
+            self.skipped.append((info.key, "key collides with another after Unicode normalisation"))
+            self.entries.pop(rel, None)
+            self.collided.add(rel)
+            return
+        self.entries[rel] = RemoteEntry(info.size, info.etag, info.modified_ns, plain_md5(info.etag))
+        if rel != name:
+            self.key_names[rel] = name
+
+    @classmethod
+    def of(cls, entries: dict[RelPath, RemoteEntry], key_names: dict[RelPath, str],
+           collided: set[RelPath]) -> RemoteListing:
+        listing = cls("", Filter([], OwnNames(b"")))
+        listing.entries, listing.key_names, listing.collided = entries, key_names, collided
+        return listing
+
+    def picked(self, rels: set[RelPath], folders: set[RelPath]) -> RemoteListing:
+        """Only what is one of ``rels`` or below one of ``folders``."""
+        prefixes = tuple(f + "/" for f in folders)
+
+        def wanted(rel: RelPath) -> bool:
+            return rel in rels or bool(prefixes and rel.startswith(prefixes))
+
+        entries = {rel: entry for rel, entry in self.entries.items() if wanted(rel)}
+        names = {rel: name for rel, name in self.key_names.items() if rel in entries}
+        return RemoteListing.of(entries, names, {rel for rel in self.collided if wanted(rel)})
+
+    def merge(self, other: RemoteListing) -> None:
+        self.entries.update(other.entries)
+        self.key_names.update(other.key_names)
+        self.collided |= other.collided
 
 
 def utc_stamp(now: float | None = None) -> str:
@@ -163,7 +252,8 @@ class PairSync:
         self.force = force
         self.wait = wait
         self.on_plan = on_plan
-        self.filter = Filter(spec.options.exclude)
+        self.own = OwnNames(b"")  # keyed from the state DB once the pair's lock is held
+        self.filter = Filter(spec.options.exclude, self.own)
 
     @property
     def describe(self) -> str:
@@ -185,14 +275,17 @@ class PairSync:
         started = time.monotonic()
         stamp = utc_stamp()
         self._check_root(state)
-        self.filter = Filter.for_root(self.spec.local_root, [*self.spec.options.exclude, *self._state_inside_root()])
+        self.own = OwnNames(_temp_key(state), self._state_inside_root())
+        self.filter = Filter.for_root(self.spec.local_root, self.spec.options.exclude, self.own)
         await self.store.bucket_exists(self.spec.bucket)
         snaps = await self._gather(state)
-        if not self.dry_run:
+        # The local side is never written in push mode (the backup job): no clean-up of
+        # leftovers there, no probe file.
+        writes_locally = self.spec.options.mode != "push" and not self.dry_run
+        if writes_locally:
             localfs.remove_temp_files(snaps.temp_files)
         await self._fill_hashes(snaps)
-        # The local side is never written in push mode (the backup job): no probe file there.
-        casefold = self.spec.options.mode != "push" and not self.dry_run and localfs.ignores_case(self.spec.local_root)
+        casefold = writes_locally and localfs.ignores_case(self.spec.local_root, self.own)
         options = core_options(self.spec.options, stamp, casefold=casefold)
         plan = reconcile(snaps.base, snaps.local, snaps.remote, options)
         if await self._fill_conflict_mtimes(plan, snaps):
@@ -214,6 +307,9 @@ class PairSync:
                 use_trash=self.spec.options.trash,
                 disk_names=snaps.disk_names,
                 stamp=stamp,
+                key_names=snaps.key_names,
+                own=self.own,
+                follow_symlinks=self.spec.options.follow_symlinks,
             ),
             state,
             concurrency=self.spec.options.concurrency,
@@ -251,15 +347,15 @@ class PairSync:
         state.set_json("write_support", {"endpoint": endpoint, "probed": time.time(), **support.as_dict()})
         return support
 
-    def _state_inside_root(self) -> list[str]:
-        """The state dir, when it lies inside the root (say the root is a home folder and
-        the state is under ~/.local/state): the DB, its lock and the push trash are never
-        synced, so that folder is excluded on both sides."""
+    def _state_inside_root(self) -> str | None:
+        """The state dir relative to the root, when it lies inside (say the root is a home
+        folder and the state is under ~/.local/state): the DB, its lock and the push trash
+        are one of s3sync's own names, never synced."""
         try:
             inside = self.state_dir.resolve().relative_to(self.spec.local_root.resolve())
         except (ValueError, OSError):
-            return []
-        return [Filter.literal_folder(inside.as_posix())] if inside.parts else []
+            return None
+        return nfc(inside.as_posix()) if inside.parts else None
 
     def _trash_root(self) -> Path:
         if self.spec.options.mode == "push":
@@ -313,9 +409,9 @@ class PairSync:
     async def _gather(self, state: StateStore) -> Snapshots:
         scan_job = asyncio.to_thread(
             localfs.scan, self.spec.local_root, self.filter.excluded,
-            follow_symlinks=self.spec.options.follow_symlinks,
+            follow_symlinks=self.spec.options.follow_symlinks, is_temp=self.own.is_temp,
         )
-        scan, (remote, remote_skipped) = await asyncio.gather(scan_job, self._list_remote())
+        scan, listed = await asyncio.gather(scan_job, self._list_remote())
         base = state.load_base()
         recorded = state.get_json("identity")
         if recorded is not None and base and recorded != self._identity():
@@ -337,58 +433,26 @@ class PairSync:
             if self.filter.excluded_file(rel):
                 del base[rel]
                 retired.append(Forget(rel, "excluded"))
+        snaps = Snapshots(base, scan.entries, listed.entries, retired, [*scan.skipped, *listed.skipped],
+                          scan.disk_names, scan.temp_files, listed.key_names)
         # A path the scan skipped (unreadable folder, symlink not followed, FIFO, file we
-        # could not stat) is unknown, not deleted: leave it and everything below it alone
-        # on both sides. Below a symlinked folder that matters twice: its base rows must
-        # not become remote deletes, and its remote keys must not be downloaded through
-        # the link to outside the root.
+        # could not stat) or two keys of one name are unknown, not deleted. Below a
+        # symlinked folder that matters twice: its base rows must not become remote
+        # deletes, and its remote keys must not be downloaded through the link.
         blocked = {RelPath(nfc(disk.rstrip("/"))) for disk, _why in scan.skipped}
-        blocked.update(scan.unreadable)
-        if blocked:
-            for snapshot in (base, remote):
-                for rel in [r for r in snapshot if _at_or_below(r, blocked)]:
-                    del snapshot[rel]
-                    if snapshot is remote and rel not in blocked:
-                        remote_skipped.append((self.spec.prefix + rel, "below a local path that is skipped"))
-        for message in (*scan.skipped, *remote_skipped):
+        blocked.update(scan.unreadable, listed.collided)
+        snaps.leave_alone(blocked, set(scan.links), self.spec.prefix)
+        for message in snaps.skipped:
             log.warning("path_skipped", rel=message[0], reason=message[1])
-        return Snapshots(base, scan.entries, remote, retired, [*scan.skipped, *remote_skipped],
-                         scan.disk_names, scan.temp_files)
+        return snaps
 
-    async def _list_remote(self) -> tuple[dict[RelPath, RemoteEntry], list[tuple[str, str]]]:
-        prefix = self.spec.prefix
-        remote: dict[RelPath, RemoteEntry] = {}
-        skipped: list[tuple[str, str]] = []
-        collided: set[RelPath] = set()
-        async for page in self.store.list_pages(self.spec.bucket, prefix):
+    async def _list_remote(self, under: str = "") -> RemoteListing:
+        """The keys below the prefix (and ``under``, a folder prefix relative to it), complete."""
+        listing = RemoteListing(self.spec.prefix, self.filter)
+        async for page in self.store.list_pages(self.spec.bucket, self.spec.prefix + under):
             for info in page:
-                self._add_listed(info, remote, skipped, collided)
-        return remote, skipped
-
-    def _add_listed(
-        self, info: Listed, remote: dict[RelPath, RemoteEntry], skipped: list[tuple[str, str]],
-        collided: set[RelPath],
-    ) -> None:
-        name = info.key[len(self.spec.prefix):]
-        why = why_unmappable(name)
-        if why is None and localfs.is_temp_name(name.rpartition("/")[2]):
-            # Downloaded, it would be taken for our own leftover and removed at the
-            # next start, and that "local delete" would then delete the object.
-            why = "name of an s3sync temp file"
-        if why is None and name.startswith(PROBE_MARKER):
-            return  # another s3sync's capability probe, there for a moment
-        if why is not None:
-            skipped.append((info.key, f"key cannot be a local file: {why}"))
-            return
-        rel = RelPath(nfc(name))
-        if self.filter.excluded_file(rel):
-            return
-        if rel in remote or rel in collided:
-            skipped.append((info.key, "key collides with another after Unicode normalisation"))
-            remote.pop(rel, None)
-            collided.add(rel)
-            return
-        remote[rel] = RemoteEntry(info.size, info.etag, info.modified_ns, plain_md5(info.etag))
+                listing.add(info)
+        return listing
 
     async def _fill_conflict_mtimes(self, plan: Plan, snaps: Snapshots) -> bool:
         """HEAD the objects in conflict for their ``mtime`` metadata; True if any was found.
@@ -407,7 +471,7 @@ class PairSync:
         async def head_one(rel: RelPath) -> None:
             nonlocal changed
             async with slots:
-                info = await self.store.head(self.spec.bucket, self.spec.prefix + rel)
+                info = await self.store.head(self.spec.bucket, self.spec.prefix + snaps.key_names.get(rel, rel))
             entry = snaps.remote[rel]
             if info is not None and info.etag == entry.etag and info.metadata:
                 snaps.remote[rel] = RemoteEntry(
@@ -436,7 +500,7 @@ class PairSync:
 
         async def head_one(rel: RelPath) -> None:
             async with head_slots:
-                info = await self.store.head(self.spec.bucket, self.spec.prefix + rel)
+                info = await self.store.head(self.spec.bucket, self.spec.prefix + snaps.key_names.get(rel, rel))
                 entry = snaps.remote[rel]
                 if info is not None and info.etag == entry.etag:
                     snaps.remote[rel] = RemoteEntry(entry.size, entry.etag, mtime_ns_of(info), content_md5(info))

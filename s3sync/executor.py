@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from s3sync.adapters.s3 import (
 )
 from s3sync.adapters.statedb import StateStore
 from s3sync.core.model import BaseEntry, LocalEntry, ObjectInfo, RemoteEntry, Side
+from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, conflict_name, key_for
 from s3sync.core.plan import (
     FREEING,
@@ -87,6 +88,9 @@ class Target:
     use_trash: bool
     disk_names: dict[RelPath, str]
     stamp: str
+    key_names: Mapping[RelPath, str] = field(default_factory=dict)
+    own: OwnNames = field(default_factory=lambda: OwnNames(b""))
+    follow_symlinks: bool = False
 
 
 class Executor:
@@ -173,10 +177,16 @@ class Executor:
     # -- paths -----------------------------------------------------------------
 
     def local_path(self, rel: RelPath) -> Path:
-        return self.t.root / self.t.disk_names.get(rel, rel)
+        """Where ``rel`` is on disk. Every local read, write, move and delete of a plan goes
+        through here: a path below a symlinked folder is refused, whatever planned it."""
+        disk = self.t.disk_names.get(rel, rel)
+        if self.t.follow_symlinks:
+            return self.t.root / disk
+        return localfs.path_in_root(self.t.root, disk)
 
     def key(self, rel: RelPath) -> str:
-        return key_for(rel, self.t.prefix)
+        """The object's key: as the bucket spells it where it was listed, else from ``rel``."""
+        return key_for(RelPath(self.t.key_names.get(rel, rel)), self.t.prefix)
 
     def _precondition(self, expect: RemoteEntry | None) -> Precondition | None:
         if not self._conditional:
@@ -358,7 +368,7 @@ class Executor:
         localfs.ensure_parent(dest, self.t.root)
         key = key or self.key(rel)
         tmp, info, md5 = await self.store.download_to_temp(
-            self.t.bucket, key, dest, listed=(remote.etag, remote.size)
+            self.t.bucket, key, dest, listed=(remote.etag, remote.size), temp=localfs.temp_path(dest, self.t.own)
         )
         try:
             current = localfs.stat_entry(dest)

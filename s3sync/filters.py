@@ -1,7 +1,10 @@
-"""Which paths a pair ignores: gitignore-style patterns from options and ``.s3syncignore``.
+"""Which paths a pair ignores: s3sync's own names, then gitignore-style patterns from
+options and the local ``.s3syncignore``.
 
 Filters apply to both sides before the diff, so a hidden path is invisible to delete
-logic everywhere; its base rows are retired without touching any file.
+logic everywhere; its base rows are retired without touching any file. The own names
+(``core.own``) come first and no pattern can bring them back: a ``!/.s3sync-trash/``
+line would otherwise upload the user's deleted files.
 """
 
 from __future__ import annotations
@@ -12,26 +15,28 @@ from pathlib import Path
 import pathspec
 
 from s3sync import errors
-from s3sync.adapters.localfs import TRASH_DIR
+from s3sync.core.own import IGNORE_FILE, OwnNames
 
-IGNORE_FILE = ".s3syncignore"
-ALWAYS = (f"/{TRASH_DIR}/",)
+__all__ = ["IGNORE_FILE", "Filter"]
 
 
 class Filter:
-    def __init__(self, patterns: Iterable[str]) -> None:
-        patterns = list(patterns)
-        # With nothing but the trash to hide, a prefix test answers what pathspec would,
-        # at a fraction of its cost (it runs for every path of both sides, every sync).
-        self._trash_only = not patterns
-        lines = [*ALWAYS, *patterns]
-        try:
-            self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
-        except (ValueError, TypeError) as exc:
-            raise errors.UsageError(f"bad exclude pattern: {exc}") from exc
+    def __init__(self, patterns: Iterable[str], own: OwnNames) -> None:
+        lines = list(patterns)
+        self.own = own
+        # Most pairs have no patterns: then the own-name test alone answers (it runs for
+        # every path of both sides, every sync).
+        self._spec: pathspec.GitIgnoreSpec | None = None
+        if lines:
+            try:
+                self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
+            except (ValueError, TypeError) as exc:
+                raise errors.UsageError(f"bad exclude pattern: {exc}") from exc
 
     @classmethod
-    def for_root(cls, root: Path, patterns: Iterable[str]) -> Filter:
+    def for_root(cls, root: Path, patterns: Iterable[str], own: OwnNames) -> Filter:
+        """The options' patterns and the root's ``.s3syncignore``, which is only ever the
+        user's own file: s3sync never downloads one (it is an own name)."""
         extra: list[str] = []
         ignore_file = root / IGNORE_FILE
         try:
@@ -40,25 +45,15 @@ class Filter:
             pass
         except (OSError, UnicodeDecodeError) as exc:
             raise errors.UsageError(f"cannot read {ignore_file}: {exc}") from exc
-        return cls([*patterns, *extra])
-
-    @staticmethod
-    def literal_folder(rel: str) -> str:
-        """A pattern matching exactly the folder ``rel`` (relative to the root) and its content."""
-        escaped = "".join("\\" + c if c in "\\*?[]!# " else c for c in rel)
-        return f"/{escaped}/"
+        return cls([*patterns, *extra], own)
 
     def excluded(self, rel: str, is_dir: bool) -> bool:
-        path = rel + "/" if is_dir else rel
-        if self._trash_only:
-            return path.startswith(_TRASH_PREFIX)
-        return bool(self._spec.match_file(path))
+        if self.own.is_own(rel):
+            return True
+        return self._spec is not None and bool(self._spec.match_file(rel + "/" if is_dir else rel))
 
     def excluded_file(self, rel: str) -> bool:
         # gitignore semantics: a file under an excluded folder is excluded too.
-        if self._trash_only:
-            return rel.startswith(_TRASH_PREFIX)
-        return bool(self._spec.match_file(rel))
-
-
-_TRASH_PREFIX = f"{TRASH_DIR}/"
+        if self.own.is_own(rel):
+            return True
+        return self._spec is not None and bool(self._spec.match_file(rel))

@@ -1,4 +1,4 @@
-"""The filter's shortcut for "no patterns but the trash" must answer as pathspec does."""
+"""The filter: s3sync's own names first, and no pattern brings them back."""
 
 from __future__ import annotations
 
@@ -6,24 +6,30 @@ import pathspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3sync.adapters.localfs import TRASH_DIR
-from s3sync.filters import ALWAYS, Filter
+from s3sync.core.own import IGNORE_FILE, TRASH_DIR, OwnNames
+from s3sync.filters import Filter
 
+OWN = OwnNames(b"k" * 16)
 SEGMENTS = st.sampled_from([TRASH_DIR, TRASH_DIR + "x", "x" + TRASH_DIR, "a", "b.txt", ".s3sync-tmp-1", "ü"])
 PATHS = st.lists(SEGMENTS, min_size=1, max_size=4).map("/".join)
+PATTERNS = st.lists(st.sampled_from(["*.txt", "!/.s3sync-trash/", "!.s3syncignore", "a/", "!*", "ü"]), max_size=4)
 
 
-@given(PATHS, st.booleans())
-def test_the_trash_only_shortcut_agrees_with_pathspec(rel: str, is_dir: bool) -> None:
-    spec = pathspec.GitIgnoreSpec.from_lines(ALWAYS)
-    fast = Filter([])
-    assert fast.excluded(rel, is_dir) == spec.match_file(rel + "/" if is_dir else rel)
-    assert fast.excluded_file(rel) == spec.match_file(rel)
+@given(PATHS, st.booleans(), PATTERNS)
+def test_own_names_are_hidden_and_patterns_decide_the_rest(rel: str, is_dir: bool, patterns: list[str]) -> None:
+    hidden = Filter(patterns, OWN)
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    expected = OWN.is_own(rel) or spec.match_file(rel + "/" if is_dir else rel)
+    assert hidden.excluded(rel, is_dir) == expected
+    assert hidden.excluded_file(rel) == (OWN.is_own(rel) or spec.match_file(rel))
 
 
-def test_the_trash_is_hidden_and_names_like_it_are_not() -> None:
-    fast = Filter([])
-    assert fast.excluded_file(f"{TRASH_DIR}/2026/a.txt")
-    assert fast.excluded(TRASH_DIR, is_dir=True)
-    assert not fast.excluded_file(f"a/{TRASH_DIR}/x")
-    assert not fast.excluded_file(f"{TRASH_DIR}x/y")
+def test_a_negation_cannot_bring_back_the_trash_or_the_ignore_file() -> None:
+    hidden = Filter(["!/.s3sync-trash/", "!.s3sync-trash", f"!{IGNORE_FILE}", "!**"], OWN)
+    assert hidden.excluded_file(f"{TRASH_DIR}/2026/a.txt")
+    assert hidden.excluded(TRASH_DIR, is_dir=True)
+    assert hidden.excluded_file(TRASH_DIR)  # a key of that name, a file
+    assert hidden.excluded_file(IGNORE_FILE)
+    assert not hidden.excluded_file(f"a/{TRASH_DIR}/x")
+    assert not hidden.excluded_file(f"{TRASH_DIR}x/y")
+    assert not hidden.excluded_file(f"sub/{IGNORE_FILE}")

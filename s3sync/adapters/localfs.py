@@ -12,7 +12,6 @@ import contextlib
 import ctypes
 import errno
 import os
-import re
 import stat
 import sys
 from collections.abc import Callable
@@ -20,28 +19,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3sync import errors
-from s3sync.adapters.s3 import TEMP_MARKER, file_md5
+from s3sync.adapters.s3 import file_md5
 from s3sync.core.model import LocalEntry
+from s3sync.core.own import NONCE_HEX, TRASH_DIR, OwnNames
 from s3sync.core.paths import RelPath, nfc
 
-TRASH_DIR = ".s3sync-trash"
-# Exactly what ``s3.temp_path_for`` creates: ".<name>.s3sync-tmp-<8 hex>". Only such names
-# are ours to delete at start-up; a user's "notes.s3sync-tmp-draft.txt" is the user's.
-_TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_MARKER) + r"[0-9a-f]{8}", re.DOTALL)
+__all__ = ["TRASH_DIR"]
 
 
-def is_temp_name(name: str) -> bool:
-    """Is ``name`` (a file name, no folders) one of our download temp files?"""
-    return _TEMP_NAME.fullmatch(name) is not None
+def temp_path(dest: Path, own: OwnNames) -> Path:
+    """A hidden name beside ``dest``, tagged as this pair's own (see ``core.own``)."""
+    leaf = dest.name if len(dest.name.encode("utf-8", "surrogateescape")) <= 200 else ""
+    return dest.with_name(own.temp_name(leaf, os.urandom(NONCE_HEX // 2).hex()))
 
-def ignores_case(root: Path) -> bool:
+
+def ignores_case(root: Path, own: OwnNames) -> bool:
     """Does the folder's filesystem take names equal but for case as one (macOS, FAT)?
 
     Asked by making a temp-named file (removed at once, and by the next start if we are
     killed) and looking for it under its upper-case name. A folder we cannot write to
     receives no downloads, so there the answer does not matter: False.
     """
-    probe = root / f".case{TEMP_MARKER}{os.urandom(4).hex()}"
+    probe = temp_path(root / "case", own)
     try:
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError:
@@ -63,11 +62,17 @@ class Scan:
     disk_names: dict[RelPath, str] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     unreadable: list[RelPath] = field(default_factory=list)  # folders whose content is unknown
+    links: list[RelPath] = field(default_factory=list)  # symlinks not followed
     temp_files: list[Path] = field(default_factory=list)
 
 
-def scan(root: Path, excluded: Excluded, *, follow_symlinks: bool = False) -> Scan:
+def scan(
+    root: Path, excluded: Excluded, *, follow_symlinks: bool = False, is_temp: Callable[[str], bool] | None = None
+) -> Scan:
+    """Walk ``root``; ``is_temp`` tells this pair's own leftover temp files (collected in
+    ``temp_files``), which are otherwise hidden like every own name."""
     result = Scan()
+    is_temp = is_temp or _never
     stack = [""]
     seen_dirs: set[tuple[int, int]] = set()
     while stack:
@@ -84,8 +89,12 @@ def scan(root: Path, excluded: Excluded, *, follow_symlinks: bool = False) -> Sc
             result.skipped.append((folder + "/", f"unreadable folder: {exc.strerror}"))
             continue
         for item in items:
-            _visit(root, folder, item, excluded, follow_symlinks, result, stack, seen_dirs)
+            _visit(root, folder, item, excluded, is_temp, follow_symlinks, result, stack, seen_dirs)
     return result
+
+
+def _never(name: str) -> bool:
+    return False
 
 
 def _visit(
@@ -93,18 +102,20 @@ def _visit(
     folder: str,
     item: os.DirEntry[str],
     excluded: Excluded,
+    is_temp: Callable[[str], bool],
     follow_symlinks: bool,
     result: Scan,
     stack: list[str],
     seen_dirs: set[tuple[int, int]],
 ) -> None:
     disk = f"{folder}/{item.name}" if folder else item.name
-    if is_temp_name(item.name):
+    if is_temp(item.name):
         result.temp_files.append(root / disk)
         return
     try:
         if item.is_symlink() and not follow_symlinks:
             result.skipped.append((disk, "symlink (not followed)"))
+            result.links.append(RelPath(nfc(disk)))
             return
         st = item.stat(follow_symlinks=True)
     except OSError as exc:
@@ -185,6 +196,38 @@ def hash_file(path: Path) -> str | None:
         return file_md5(path)
     except OSError:
         return None
+
+
+def linked_folder(root: Path, disk: str) -> str | None:
+    """The first folder on the way from ``root`` to ``disk`` that is a symlink (or cannot
+    be looked at), relative to the root; None where the way holds real folders only.
+
+    A path below such a folder is outside the tree s3sync syncs: it is never read,
+    written, moved or deleted (unless symlinks are followed). A way that ends early at a
+    missing folder or at a file is fine: nothing below it can exist.
+    """
+    cut = disk.find("/")
+    while cut != -1:
+        try:
+            mode = os.lstat(root / disk[:cut]).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError:
+            return disk[:cut]
+        if stat.S_ISLNK(mode):
+            return disk[:cut]
+        if not stat.S_ISDIR(mode):
+            return None
+        cut = disk.find("/", cut + 1)
+    return None
+
+
+def path_in_root(root: Path, disk: str) -> Path:
+    """``root / disk``, refused where a folder on the way is a symlink (``linked_folder``)."""
+    link = linked_folder(root, disk)
+    if link is not None:
+        raise errors.LocalIOError(f"{root / link} is a symlink; s3sync does not act below it")
+    return root / disk
 
 
 def ensure_parent(path: Path, root: Path) -> None:

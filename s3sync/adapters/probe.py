@@ -15,8 +15,8 @@ import botocore.exceptions as bex
 
 from s3sync import errors
 from s3sync.adapters.s3 import Precondition, S3Store, translate_errors
+from s3sync.core.own import PROBE_MARKER
 
-PROBE_MARKER = ".s3sync-probe-"
 NO_SUCH_ETAG = Precondition(etag="0" * 32)
 
 

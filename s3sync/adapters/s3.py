@@ -33,6 +33,7 @@ from s3sync.adapters import listing
 from s3sync.adapters.fasts3 import Credentials, FastS3, StaticCredentials
 from s3sync.adapters.listing import Listed
 from s3sync.core.model import Bucket, ObjectInfo
+from s3sync.core.own import TEMP_MARKER
 
 log = structlog.get_logger()
 _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
@@ -45,7 +46,6 @@ MIN_PART_SIZE = 8 * MiB
 MAX_PARTS = 10_000
 CHUNK = 1 * MiB
 OFFLOAD_BYTES = 256 * 1024  # from here on, hashing and writing go to a thread
-TEMP_MARKER = ".s3sync-tmp-"
 MTIME_KEY = "mtime"  # rclone's convention: Unix seconds with a fraction
 MD5_KEY = "md5chksum"  # rclone's convention: base64 of the MD5 digest
 PUT_VERIFY_ATTEMPTS = 3  # sends of a body the server keeps storing other bytes of
@@ -917,7 +917,8 @@ class S3Store:
     # -- reading -----------------------------------------------------------------
 
     async def download_to_temp(
-        self, bucket: str, key: str, dest: Path, *, listed: tuple[str, int] | None = None
+        self, bucket: str, key: str, dest: Path, *, listed: tuple[str, int] | None = None,
+        temp: Path | None = None,
     ) -> tuple[Path, ObjectInfo, str]:
         """Fetch the object into a new temp file beside ``dest``; verify it; return it.
 
@@ -926,8 +927,9 @@ class S3Store:
         ``listed``: the (ETag, size) a listing gave; the same ETag must bring that size,
         whatever the GET's own headers claim (an object whose MD5 is unknown has no
         other check against a short body). A large listed object is fetched in parts.
+        ``temp``: the temp file's path (a sync's carries its pair's tag), else a new name.
         """
-        tmp = temp_path_for(dest)
+        tmp = temp or temp_path_for(dest)
         try:
             if listed is not None and listed[1] >= MULTIPART_THRESHOLD:
                 try:
@@ -1066,7 +1068,7 @@ class S3Store:
 
 
 def temp_path_for(dest: Path) -> Path:
-    """A hidden name beside ``dest`` that start-up clean-up recognises by its marker."""
+    """A hidden name beside ``dest`` (never taken for a sync's own: it bears no pair's tag)."""
     stem = dest.name if len(dest.name.encode("utf-8", "surrogateescape")) <= 200 else ""
     return dest.with_name(f".{stem}{TEMP_MARKER}{secrets.token_hex(4)}")
 

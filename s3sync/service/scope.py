@@ -29,13 +29,13 @@ from sqlalchemy import func, select
 from s3sync import errors
 from s3sync.adapters import localfs
 from s3sync.adapters.listing import Listed
-from s3sync.adapters.s3 import TEMP_MARKER, S3Store, content_md5, mtime_ns_of, plain_md5
+from s3sync.adapters.s3 import S3Store, content_md5, mtime_ns_of, plain_md5
 from s3sync.adapters.statedb import StateStore, entries, row_to_base
 from s3sync.core import safety
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath, nfc, why_unmappable
 from s3sync.core.plan import Action, Forget, Plan
-from s3sync.engine import PairSpec, PairSync, Snapshots
+from s3sync.engine import PairSpec, PairSync, RemoteListing, Snapshots
 from s3sync.filters import IGNORE_FILE, Filter
 
 log = structlog.get_logger()
@@ -96,9 +96,9 @@ def _under_any(disk: str, folders: Iterable[str]) -> bool:
 def hint_paths(event_paths: Iterable[tuple[str, bool]], root: str) -> Scope:
     """Turn (absolute path, is a folder) pairs from the watcher into a scope.
 
-    Temp files of our own downloads are dropped: the rename that installs them names
-    the destination, which is what matters. A change to the root itself or to
-    ``.s3syncignore`` (which changes what the whole pair sees) asks for a full sync.
+    A change to the root itself or to ``.s3syncignore`` (which changes what the whole
+    pair sees) asks for a full sync. s3sync's own names (our temp files among them) are
+    dropped by the pass, by the same rule as every pass (``core.own``).
     """
     scope = Scope()
     prefix = root.rstrip("/") + "/"
@@ -109,8 +109,7 @@ def hint_paths(event_paths: Iterable[tuple[str, bool]], root: str) -> Scope:
         if not raw.startswith(prefix):
             continue
         disk = raw[len(prefix):].rstrip("/")
-        leaf = disk.rpartition("/")[2]
-        if not disk or TEMP_MARKER in leaf:
+        if not disk:
             continue
         if disk == IGNORE_FILE:
             scope.full = True
@@ -133,6 +132,7 @@ class LocalView:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     unknown: set[RelPath] = field(default_factory=set)  # could not look: never a delete
     unknown_folders: set[RelPath] = field(default_factory=set)
+    links: set[RelPath] = field(default_factory=set)  # symlinks not followed
 
     def add(self, disk: str, entry: LocalEntry) -> None:
         rel = RelPath(nfc(disk))
@@ -192,8 +192,6 @@ class ScopedSync(PairSync):
         if not files and not visible:
             raise NothingChanged  # e.g. only our own trash moved: nothing to plan
         local = await asyncio.to_thread(self._look_locally, files, visible)
-        if view is not None:
-            local.unknown |= view.collided
         rels = set(local.entries) | local.unknown | {RelPath(nfc(f)) for f in files}
         folders = {RelPath(nfc(f)) for f in visible}
         base = _load_rows(state, rels, folders)
@@ -212,28 +210,24 @@ class ScopedSync(PairSync):
             # No history yet, or someone else's: only a full (first) sync is safe.
             raise FullSyncNeeded("no matching sync history for this pair")
 
-    def _assemble(
-        self,
-        base: dict[RelPath, BaseEntry],
-        local: LocalView,
-        remote: dict[RelPath, RemoteEntry],
-    ) -> Snapshots:
+    def _assemble(self, base: dict[RelPath, BaseEntry], local: LocalView, remote: RemoteListing) -> Snapshots:
         retired: list[Action] = []
         for rel in list(base):
             if self.filter.excluded_file(rel):
                 del base[rel]
                 retired.append(Forget(rel, "excluded"))
-        for rel in [r for r in remote if self.filter.excluded_file(r)]:
-            del remote[rel]
-        hidden = set(local.unknown) | self._fresh(local)
-        for rel in list(base) + list(remote) + list(local.entries):
-            if rel in hidden or any(rel.startswith(f + "/") for f in local.unknown_folders):
-                base.pop(rel, None)
-                remote.pop(rel, None)
-                local.entries.pop(rel, None)
+        for rel in [r for r in remote.entries if self.filter.excluded_file(r)]:
+            del remote.entries[rel]
+        fresh = self._fresh(local)
+        for snapshot in (base, remote.entries, local.entries):
+            for rel in fresh.intersection(snapshot):
+                del snapshot[rel]  # looked at again after the settle time: not retired
+        snaps = Snapshots(base, local.entries, remote.entries, retired, local.skipped, local.disk_names, [],
+                          remote.key_names)
+        snaps.leave_alone(local.unknown | local.unknown_folders | remote.collided, local.links, self.spec.prefix)
         for disk, why in local.skipped:
             log.warning("path_skipped", rel=disk, reason=why)
-        return Snapshots(base, local.entries, remote, retired, local.skipped, local.disk_names, [])
+        return snaps
 
     def _fresh(self, local: LocalView) -> set[RelPath]:
         """Files written within the settle time: maybe still being written, so wait."""
@@ -254,8 +248,20 @@ class ScopedSync(PairSync):
             self._look_at_folder(disk, view)
         return view
 
+    def _below_link(self, disk: str, view: LocalView) -> bool:
+        """Is ``disk`` below a symlinked folder? Then that folder is unknown: never read
+        through, and nothing below it is acted on (``Snapshots.leave_alone``)."""
+        if self.spec.options.follow_symlinks:
+            return False
+        link = localfs.linked_folder(self.spec.local_root, disk)
+        if link is None:
+            return False
+        view.links.add(RelPath(nfc(link)))
+        view.skipped.append((link, "symlink (not followed)"))
+        return True
+
     def _look_at_file(self, disk: str, view: LocalView) -> None:
-        if not _is_utf8(disk):
+        if not _is_utf8(disk) or self._below_link(disk, view):
             return
         path = self.spec.local_root / disk
         try:
@@ -263,6 +269,7 @@ class ScopedSync(PairSync):
             if stat.S_ISLNK(st.st_mode):
                 if not self.spec.options.follow_symlinks:
                     view.skip(disk, "symlink (not followed)")
+                    view.links.add(RelPath(nfc(disk)))
                     return
                 st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -281,13 +288,13 @@ class ScopedSync(PairSync):
     def _look_at_folder(self, disk: str, view: LocalView) -> None:
         rel = RelPath(nfc(disk))
         path = self.spec.local_root / disk
-        if not _is_utf8(disk) or self.filter.excluded(rel, True):
+        if not _is_utf8(disk) or self.filter.excluded(rel, True) or self._below_link(disk, view):
             return
         try:
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):
                 if not self.spec.options.follow_symlinks:
-                    view.unknown_folders.add(rel)
+                    view.links.add(rel)
                     view.skipped.append((disk, "symlink (not followed)"))
                     return
                 st = os.stat(path)
@@ -317,16 +324,11 @@ class ScopedSync(PairSync):
             view.add(f"{disk}/{found.disk_names.get(sub, sub)}", entry)
         for folder in found.unreadable:
             view.unknown_folders.add(RelPath(f"{rel}/{folder}"))
+        view.links.update(RelPath(f"{rel}/{link}") for link in found.links)
         for sub_disk, why in found.skipped:
             view.skip(f"{disk}/{sub_disk}", why)
 
     # -- remote side -------------------------------------------------------------
-
-    async def _listing(self) -> dict[RelPath, RemoteEntry]:
-        remote, skipped = await self._list_remote()
-        for key, why in skipped:
-            log.debug("path_skipped", key=key, reason=why)
-        return remote
 
     async def _poll_listing(self, tags: Mapping[RelPath, tuple[int, str]]) -> RemoteView:
         """The whole prefix, complete, compared with the base as it streams in."""
@@ -337,21 +339,19 @@ class ScopedSync(PairSync):
                 view.add(item.key[cut:], item, self.filter)
         return view
 
-    async def _look_remotely(
-        self, rels: set[RelPath], folders: set[RelPath]
-    ) -> dict[RelPath, RemoteEntry]:
+    async def _look_remotely(self, rels: set[RelPath], folders: set[RelPath]) -> RemoteListing:
         if len(rels) + len(folders) > HEAD_LIMIT:
-            return _pick(await self._listing(), rels, folders)
+            return (await self._list_remote()).picked(rels, folders)
         # A key whose name is not plain ASCII may be stored in another Unicode form
         # than our NFC name; a HEAD would miss it, a listing of its folder does not.
         prefixes = tuple(f + "/" for f in folders)
         loose = {r for r in rels if not (prefixes and r.startswith(prefixes))}
         by_listing = {r for r in loose if not r.isascii()}
         parents = {RelPath(r.rpartition("/")[0]) for r in by_listing}
-        remote: dict[RelPath, RemoteEntry] = {}
+        remote = RemoteListing(self.spec.prefix, self.filter)
         for folder in {*folders, *parents}:
-            remote.update(_pick(await self._list_under(folder), by_listing, folders))
-        remote.update(await self._heads(loose - by_listing))
+            remote.merge((await self._list_remote(folder + "/" if folder else "")).picked(by_listing, folders))
+        remote.entries.update(await self._heads(loose - by_listing))
         return remote
 
     async def _heads(self, rels: Iterable[RelPath]) -> dict[RelPath, RemoteEntry]:
@@ -366,24 +366,6 @@ class ScopedSync(PairSync):
 
         await asyncio.gather(*(head(r) for r in rels))
         return found
-
-    async def _list_under(self, folder: RelPath) -> dict[RelPath, RemoteEntry]:
-        """A complete listing of one folder's keys (the root's when ``folder`` is empty)."""
-        prefix = self.spec.prefix + (folder + "/" if folder else "")
-        remote: dict[RelPath, RemoteEntry] = {}
-        collided: set[RelPath] = set()
-        async for page in self.store.list_pages(self.spec.bucket, prefix):
-            for info in page:
-                name = info.key[len(self.spec.prefix):]
-                if why_unmappable(name) is not None:
-                    continue
-                rel = RelPath(nfc(name))
-                if rel in remote or rel in collided:
-                    remote.pop(rel, None)
-                    collided.add(rel)
-                    continue
-                remote[rel] = RemoteEntry(info.size, info.etag, info.modified_ns, plain_md5(info.etag))
-        return remote
 
     # -- rails -------------------------------------------------------------------
 
@@ -413,13 +395,17 @@ class RemoteView:
     def __init__(self, tags: Mapping[RelPath, tuple[int, str]]) -> None:
         self._tags = tags
         self.entries: dict[RelPath, RemoteEntry] = {}
+        self.key_names: dict[RelPath, str] = {}
         self.unchanged: set[RelPath] = set()
         self.collided: set[RelPath] = set()
 
     def add(self, name: str, listed: Listed, hidden: Filter) -> None:
         size, etag = listed.size, listed.etag
         if self._tags.get(RelPath(name)) == (size, etag) and RelPath(name) not in self.collided:
-            self.unchanged.add(RelPath(name))
+            if RelPath(name) in self.entries:  # its other spelling came first
+                self._collide(RelPath(name))
+            else:
+                self.unchanged.add(RelPath(name))
             return
         if why_unmappable(name) is not None:
             return
@@ -427,12 +413,18 @@ class RemoteView:
         if hidden.excluded_file(rel):
             return
         if rel in self.entries or rel in self.unchanged or rel in self.collided:
-            # Two keys, one name after Unicode normalisation: neither is looked at.
-            self.entries.pop(rel, None)
-            self.unchanged.discard(rel)
-            self.collided.add(rel)
+            self._collide(rel)
             return
         self.entries[rel] = RemoteEntry(size, etag, listed.modified_ns, plain_md5(etag))
+        if rel != name:
+            self.key_names[rel] = name
+
+    def _collide(self, rel: RelPath) -> None:
+        """Two keys, one name after Unicode normalisation: neither is acted on."""
+        self.entries.pop(rel, None)
+        self.key_names.pop(rel, None)
+        self.unchanged.discard(rel)
+        self.collided.add(rel)
 
     @property
     def total(self) -> int:
@@ -445,11 +437,11 @@ class RemoteView:
 
     def snapshot(
         self, rels: set[RelPath], folders: set[RelPath], base: Mapping[RelPath, BaseEntry]
-    ) -> dict[RelPath, RemoteEntry]:
-        remote = _pick(self.entries, rels, folders)
+    ) -> RemoteListing:
+        remote = RemoteListing.of(self.entries, self.key_names, self.collided).picked(rels, folders)
         for rel, row in base.items():
             if rel in self.unchanged:
-                remote[rel] = row.remote
+                remote.entries[rel] = row.remote
         return remote
 
 
@@ -459,16 +451,6 @@ def _is_utf8(disk: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _pick(
-    listing: Mapping[RelPath, RemoteEntry], rels: set[RelPath], folders: set[RelPath]
-) -> dict[RelPath, RemoteEntry]:
-    prefixes = tuple(f + "/" for f in folders)
-    return {
-        rel: entry for rel, entry in listing.items()
-        if rel in rels or (prefixes and rel.startswith(prefixes))
-    }
 
 
 def _estimate(base_count: int, snaps: Snapshots, remote_total: int | None) -> Counts:

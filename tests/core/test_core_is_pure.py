@@ -22,6 +22,8 @@ ALLOWED = frozenset(
         "datetime",
         "enum",
         "fnmatch",
+        "hashlib",
+        "hmac",
         "itertools",
         "posixpath",
         "re",

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from s3sync.adapters.statedb import pair_id
+from s3sync.core.own import OwnNames
 from tests.conftest import Cli
 from tests.e2e.sync_helpers import (
     SUMMARY_KEYS,
@@ -196,9 +198,10 @@ def test_excludes_hide_paths_on_both_sides(pair: Pair) -> None:
     pair.put("r.txt", b"r")
 
     summary = pair.sync_json("--exclude", "*.tmp")
-    assert counts(summary) == {"upload": 2, "download": 1}
+    assert counts(summary) == {"upload": 1, "download": 1}
+    # The ignore file is the pair's local configuration: never uploaded (nor downloaded).
     assert set(pair.remote()) == {
-        ".s3syncignore", "keep.txt", "r.txt", "remote.tmp", "build/remote.o", "b/.DS_Store",
+        "keep.txt", "r.txt", "remote.tmp", "build/remote.o", "b/.DS_Store",
     }
     assert set(pair.local()) == {
         ".s3syncignore", "keep.txt", "r.txt", "scratch.tmp", "build/out.o", "a/.DS_Store",
@@ -278,13 +281,23 @@ def _has_open(pid: int, path: Path) -> bool:
 
 
 def test_stale_temp_files_are_removed_at_start_and_never_synced(pair: Pair) -> None:
-    pair.write(".a.txt.s3sync-tmp-0123abcd", b"left by a crashed run")
-    pair.write("sub/.b.bin.s3sync-tmp-deadbeef", b"left by a crashed run")
     pair.write("a.txt", b"a")
-    summary = pair.sync_json()
-    assert counts(summary) == {"upload": 1}
-    assert set(pair.listing()) == {"a.txt"}
-    assert not list(pair.root.rglob("*.s3sync-tmp-*"))
+    assert counts(pair.sync_json()) == {"upload": 1}
+    # What a crashed run of this pair leaves: temp names tagged with the pair's key.
+    own = OwnNames(bytes.fromhex(json.loads(_meta(pair, "temp_key"))))
+    ours = [pair.write(own.temp_name('a.txt', '0123abcd'), b"left by a crashed run"),
+            pair.write(f"sub/{own.temp_name('b.bin', 'deadbeef')}", b"left by a crashed run")]
+    looks_alike = pair.write(".c.txt.s3sync-tmp-0123abcd", b"the user's own")
+    assert counts(pair.sync_json()) == {"upload": 1}
+    assert set(pair.listing()) == {"a.txt", looks_alike.name}
+    assert not any(path.exists() for path in ours)
+    assert looks_alike.exists()
+
+
+def _meta(pair: Pair, key: str) -> str:
+    (db,) = pair.state.glob("*.db")
+    with sqlite3.connect(db) as conn:
+        return str(conn.execute("select value from meta where key = ?", (key,)).fetchone()[0])
 
 
 def test_state_and_trash_are_owner_only(pair: Pair) -> None:

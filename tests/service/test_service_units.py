@@ -7,6 +7,7 @@ from pathlib import Path
 
 from s3sync.adapters.listing import Listed
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
+from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath
 from s3sync.filters import Filter
 from s3sync.service.pair import Backoff, Work, backoff_cap
@@ -18,10 +19,11 @@ EPOCH = "1970-01-01T00:00:00Z"
 
 def test_hints_become_paths_relative_to_the_root() -> None:
     scope = hint_paths(
-        [("/r/a.txt", False), ("/r/d", True), ("/elsewhere/x", False), ("/r/.a.txt.s3sync-tmp-1234abcd", False)],
+        [("/r/a.txt", False), ("/r/d", True), ("/elsewhere/x", False), ("/r/report.s3sync-tmp-v2.txt", False)],
         "/r",
     )
-    assert scope == Scope(files={"a.txt"}, folders={"d"})
+    # A name that looks like a temp file is a hint like any other: the pass decides.
+    assert scope == Scope(files={"a.txt", "report.s3sync-tmp-v2.txt"}, folders={"d"})
 
 
 def test_the_root_itself_or_the_ignore_file_ask_for_a_full_sync() -> None:
@@ -77,22 +79,39 @@ def test_a_poll_keeps_only_keys_that_differ_from_the_base() -> None:
     tags = {RelPath("same"): (1, "e1"), RelPath("edited"): (2, "e2"), RelPath("gone"): (4, "e4")}
     view = RemoteView(tags)
     for name, size, etag in [("same", 1, "e1"), ("edited", 2, "e2-new"), ("new", 3, "e3"), ("a/", 0, "e")]:
-        view.add(name, Listed(name, size, etag, EPOCH), Filter([]))
+        view.add(name, Listed(name, size, etag, EPOCH), Filter([], OwnNames(b"")))
     assert view.changed == {"edited", "new", "gone"}
     assert set(view.entries) == {"edited", "new"}
     assert view.total == 3
     base = {RelPath("same"): BaseEntry(LocalEntry(1, 5), RemoteEntry(1, "e1", 7), None)}
-    assert view.snapshot({RelPath("same"), RelPath("new")}, set(), base) == {
+    assert view.snapshot({RelPath("same"), RelPath("new")}, set(), base).entries == {
         "same": RemoteEntry(1, "e1", 7), "new": RemoteEntry(3, "e3", 0),
     }
 
 
 def test_two_keys_with_one_normalised_name_are_left_alone() -> None:
     view = RemoteView({})
-    view.add("caf\u00e9", Listed("caf\u00e9", 1, "a", EPOCH), Filter([]))
-    view.add("cafe\u0301", Listed("cafe\u0301", 1, "b", EPOCH), Filter([]))
+    view.add("caf\u00e9", Listed("caf\u00e9", 1, "a", EPOCH), Filter([], OwnNames(b"")))
+    view.add("cafe\u0301", Listed("cafe\u0301", 1, "b", EPOCH), Filter([], OwnNames(b"")))
     assert view.collided == {"caf\u00e9"}
     assert view.changed == set()
+
+
+def test_a_twin_listed_before_the_synced_name_is_still_a_collision() -> None:
+    # NFD sorts before NFC ("e" < "\u00e9"): the synced name comes second, equal to its row.
+    view = RemoteView({RelPath("caf\u00e9"): (1, "a")})
+    view.add("cafe\u0301", Listed("cafe\u0301", 1, "b", EPOCH), Filter([], OwnNames(b"")))
+    view.add("caf\u00e9", Listed("caf\u00e9", 1, "a", EPOCH), Filter([], OwnNames(b"")))
+    assert view.collided == {"caf\u00e9"}
+    assert view.changed == set()  # neither spelling is acted on; the row stays as it is
+    assert not view.entries
+    assert not view.unchanged
+
+
+def test_a_key_spelled_in_nfd_is_requested_as_listed() -> None:
+    view = RemoteView({})
+    view.add("cafe\u0301", Listed("cafe\u0301", 1, "b", EPOCH), Filter([], OwnNames(b"")))
+    assert view.key_names == {"caf\u00e9": "cafe\u0301"}
 
 
 def test_status_of_a_pair_never_synced(tmp_path: Path) -> None:
