@@ -78,6 +78,12 @@ def pair_id(local_root: Path, endpoint: str | None, bucket: str, prefix: str) ->
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
 
 
+def lock_name(local_root: Path, endpoint: str | None, bucket: str, prefix: str) -> str:
+    """The name of a pair's lock files: from the folder's resolved path, so that two
+    spellings of one folder (through a symlink, with ``..``) can never run side by side."""
+    return pair_id(local_root.resolve(), endpoint, bucket, prefix)
+
+
 def row_to_base(row: Any) -> tuple[RelPath, BaseEntry]:
     """A row of ``entries`` as (path, base entry).
 

@@ -35,8 +35,9 @@ from s3sync.core import safety
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath, nfc, why_unmappable
 from s3sync.core.plan import Action, Forget, Plan
-from s3sync.engine import PairSpec, PairSync, RemoteListing, Snapshots
+from s3sync.engine import PairSpec, PairSync
 from s3sync.filters import IGNORE_FILE, Filter
+from s3sync.snapshot import RemoteListing, Snapshots
 
 log = structlog.get_logger()
 

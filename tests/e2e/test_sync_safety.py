@@ -266,6 +266,24 @@ def test_second_process_on_the_same_pair_is_refused_or_waits(pair: Pair, s3serve
     assert "b.txt" in pair.listing()
 
 
+def test_the_lock_holds_however_the_folder_is_spelled(pair: Pair, s3server: S3Server) -> None:
+    pair.write("b.txt", b"b")
+    alias = pair.root.parent / "alias"
+    alias.symlink_to(pair.root, target_is_directory=True)
+    lock = _lock_path(pair, s3server.endpoint)
+    lock.parent.mkdir(parents=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a sync of the folder as spelled by the pair
+        for spelled in (str(alias), f"{alias}/", f"{pair.root}/../root"):
+            result = pair.cli("sync", spelled, pair.url, "--state-dir", str(pair.state))
+            assert result.code == 1, result.err
+            assert "another s3sync process is syncing" in result.err
+    finally:
+        os.close(fd)
+    assert "b.txt" not in pair.listing()
+
+
 def _has_open(pid: int, path: Path) -> bool:
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
