@@ -54,6 +54,9 @@ log = structlog.get_logger()
 
 UPLOAD_ATTEMPTS = 3
 RACY_SECONDS = 2.0  # an mtime this fresh may not show a write in the same clock tick
+# The local side of a base row that no file can match (size -1): the next run sees any
+# local version as an edit, never as "unchanged".
+NO_LOCAL_VERSION = LocalEntry(-1, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +226,7 @@ class Executor:
             # a local side that matches nothing (size -1), so that if this run stops here
             # the next one sees a local edit to upload, never a "remote edit" to keep as
             # a conflict copy, and a local delete still deletes it.
-            self.state.put(rel, BaseEntry(LocalEntry(-1, before.mtime_ns), expect, None))
+            self.state.put(rel, BaseEntry(NO_LOCAL_VERSION, expect, None))
         raise errors.LocalIOError(f"{rel} kept changing while it was uploaded; will retry next run")
 
     async def _put_checked(
@@ -375,7 +378,7 @@ class Executor:
             if not localfs.same_file_state(current, expect) and not (
                 current is None and expect is None
             ):
-                await self._keep_download_as_copy(rel, tmp, info)
+                await self._keep_download_as_copy(rel, tmp, info, md5, key == self.key(rel))
             if current is not None and preserve is Preserve.TRASH:
                 localfs.move_to_trash(dest, self.t.trash_root, self.t.stamp, rel)
                 current = None
@@ -384,7 +387,7 @@ class Executor:
                 # Replaced only if still what was checked just now, in one step.
                 entry = localfs.install_if(tmp, dest, mtime, current)
             except localfs.Changed:
-                await self._keep_download_as_copy(rel, tmp, info)
+                await self._keep_download_as_copy(rel, tmp, info, md5, key == self.key(rel))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -395,15 +398,25 @@ class Executor:
         log.info("file_downloaded", key=key, bytes=info.size)
         return row
 
-    async def _keep_download_as_copy(self, rel: RelPath, tmp: Path, info: ObjectInfo) -> None:
+    async def _keep_download_as_copy(
+        self, rel: RelPath, tmp: Path, info: ObjectInfo, md5: str, of_rel: bool
+    ) -> None:
         """The user wrote the file while we downloaded: theirs keeps the name, and the
-        downloaded version becomes a conflict copy. Always raises ``Stale``."""
+        downloaded version becomes a conflict copy. Always raises ``Stale``.
+
+        ``of_rel``: the object was ``rel``'s own key. Its version is then recorded as
+        synced, beside a local side that matches nothing: the next run sees the user's
+        write as a local edit over a remote version that is already kept, not as a
+        conflict that would keep the same version a second time."""
         for _ in range(3):
             copy = await self._free_copy_name(rel)
             try:
                 localfs.install_if(tmp, self.local_path(copy), mtime_ns_of(info), None)
             except localfs.Changed:
                 continue  # the name was taken meanwhile
+            if of_rel:
+                remote = RemoteEntry(info.size, info.etag, mtime_ns_of(info), md5)
+                self.state.put(rel, BaseEntry(NO_LOCAL_VERSION, remote, None))
             self.tally.conflict_copies.append(copy)
             log.warning("conflict_copy_created", copy=copy, reason="changed locally during download")
             raise Stale("changed locally during its download; remote version saved as " + copy)
