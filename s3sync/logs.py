@@ -25,17 +25,35 @@ def _redact_secrets(
     return event
 
 
+def _drop_per_file_info(
+    _logger: object, name: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    # A per-file event is one about a path (``rel``): on a terminal the progress display
+    # stands for them, and 3,000 files must not mean 3,000 lines. Warnings stay.
+    if name == "info" and "rel" in event:
+        raise structlog.DropEvent
+    return event
+
+
 def configure(log_format: LogFormat = "console", verbosity: int = 0) -> None:
-    """``verbosity``: -1 warnings only, 0 info, 1 debug."""
+    """``verbosity``: -1 warnings only, 0 info, 1 debug.
+
+    With the console format on a terminal, at verbosity 0, per-file info lines are left
+    out (``-v`` shows them); with JSON (services, journald) every action stays an event.
+    """
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     renderer: structlog.typing.Processor
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    per_file: list[structlog.typing.Processor] = []
+    if log_format == "console" and verbosity == 0 and sys.stderr.isatty():
+        per_file.append(_drop_per_file_info)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            *per_file,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact_secrets,
