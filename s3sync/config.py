@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,13 +25,18 @@ from pydantic import (
 )
 
 from s3sync.core.paths import BadS3Url, parse_s3_url
-from s3sync.errors import ConfigError
+from s3sync.errors import ConfigError, UsageError
 
 Mode = Literal["both", "push", "pull"]
 ConflictPolicy = Literal["keep-both", "newer", "local", "remote"]
 AddressingStyle = Literal["path", "virtual", "auto"]
 
 _MAX_DELETE = re.compile(r"^\d+%?$")
+
+# Timer periods: inf or 1e300 overflowed the scheduler's datetime arithmetic only after
+# the start-up sync had run; a year is already far beyond any use.
+MAX_SECONDS = 365 * 24 * 3600.0
+Period = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
@@ -49,9 +55,9 @@ class SyncOptions(_Model):
     checksum: bool = False
     trash: bool = True
     follow_symlinks: bool = False
-    interval: Annotated[float, Field(gt=0)] = 30.0
-    settle: Annotated[float, Field(ge=0)] = 1.0
-    rescan: Annotated[float, Field(gt=0)] = 3600.0
+    interval: Period = 30.0
+    settle: Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)] = 1.0
+    rescan: Period = 3600.0
 
     @field_validator("max_delete", mode="before")
     @classmethod
@@ -67,10 +73,10 @@ class PairConfig(SyncOptions):
     local: Path
     remote: str
 
-    @field_validator("local", mode="after")
+    @field_validator("local", mode="before")
     @classmethod
-    def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _local_folder(cls, value: Any) -> Any:
+        return local_folder(value) if isinstance(value, str | os.PathLike) else value
 
     @field_validator("remote")
     @classmethod
@@ -116,12 +122,80 @@ class Config(_Model):
             raise ValueError(f"{given} is set but {missing} is not: give both or neither")
         return self
 
+    @model_validator(mode="after")
+    def _pairs_apart(self) -> Config:
+        # Nesting is refused, not supported: an outer pair would upload the inner one's
+        # trash and state, and two pairs on one folder or prefix absorb each other's files.
+        for i, one in enumerate(self.pairs):
+            for other in self.pairs[i + 1 :]:
+                clash = _overlap(one, other)
+                if clash:
+                    raise ValueError(f"pairs {one.name!r} and {other.name!r} overlap: {clash}")
+        return self
+
     def pair(self, name: str) -> PairConfig:
         for pair in self.pairs:
             if pair.name == name:
                 return pair
         known = ", ".join(p.name for p in self.pairs) or "none"
         raise ConfigError(f"no pair named {name!r} in the config (pairs: {known})")
+
+
+def local_folder(value: str | os.PathLike[str]) -> Path:
+    """A pair's local folder as given, ``~`` expanded. Never empty: ``Path("")`` is the
+    working directory (``/`` under systemd), so an empty string or a ``${VAR}`` set to
+    nothing would sync whatever folder the command happened to start in."""
+    text = os.fspath(value)
+    if not text:
+        raise ValueError("the local folder is empty: name the folder to sync")
+    return Path(text).expanduser()
+
+
+def _overlap(one: PairConfig, other: PairConfig) -> str | None:
+    """Why two pairs would share files, or None. Folders are compared resolved (a symlink
+    or a trailing slash spells the same folder); prefixes as folders (``a/`` and ``ab/``
+    are apart, an empty prefix holds the whole bucket). The endpoint is the config's,
+    the same for every pair."""
+    here, there = _resolved(one.local), _resolved(other.local)
+    if here == there:
+        return f"both sync the folder {here}"
+    for outer, inner in ((here, there), (there, here)):
+        if outer in inner.parents:
+            return f"the folder {inner} is inside {outer}"
+    a, b = parse_s3_url(one.remote), parse_s3_url(other.remote)
+    if a.bucket != b.bucket:
+        return None
+    if a.prefix == b.prefix:
+        return f"both sync s3://{a.bucket}/{a.prefix}"
+    for outer_url, inner_url in ((a, b), (b, a)):
+        if inner_url.prefix.startswith(outer_url.prefix):
+            return f"s3://{inner_url.bucket}/{inner_url.prefix} is inside s3://{outer_url.bucket}/{outer_url.prefix}"
+    return None
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return path.absolute()
+
+
+def command_line_pair(local: str, remote: str) -> PairConfig:
+    """The pair given as ``LOCAL_DIR s3://BUCKET[/PREFIX]``: a config pair's rules, a
+    problem reported as a usage error naming the argument."""
+    try:
+        return PairConfig.model_validate({"name": "cli", "local": local, "remote": remote})
+    except ValidationError as exc:
+        raise UsageError(_first_problem(exc, {"local": "LOCAL_DIR", "remote": ""})) from exc
+
+
+def sync_options(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> SyncOptions:
+    """Validated sync options from keyword values (command-line flags, API arguments); a
+    bad one is a usage error, the field called by ``names`` where given (``--max-delete``)."""
+    try:
+        return SyncOptions.model_validate(values)
+    except ValidationError as exc:
+        raise UsageError(_first_problem(exc, names or {})) from exc
 
 
 def default_config_path() -> Path:
@@ -198,14 +272,19 @@ def _dotted(where: tuple[str | int, ...]) -> str:
     return text or "(top level)"
 
 
-def _first_problem(exc: ValidationError) -> str:
+def _first_problem(exc: ValidationError, names: Mapping[str, str] | None = None) -> str:
+    """The first problem as one line; ``names`` calls top-level fields as the user spelled
+    them (a flag), ``""`` where the message names the value itself."""
     error = exc.errors()[0]
     field = _dotted(tuple(error["loc"]))
+    if names is not None and field in names:
+        field = names[field]
     if error["type"] == "extra_forbidden":
         return f"{field}: unknown key"
     # Lists in the file are tuples in the (frozen) models; speak of what the user wrote.
     message = error["msg"].removeprefix("Value error, ").replace("valid tuple", "valid list")
+    message = re.sub(r"^Input should be\b", "must be", message)
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    if not error["loc"]:  # a rule across fields; the message names them
+    if not error["loc"] or not field:  # a rule across fields, or a message naming its value
         return f"{message}{extra}"
     return f"{field}: {message}{extra}"

@@ -87,6 +87,11 @@ def test_env_references_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 # -- bad files -------------------------------------------------------------------------
 
+
+def _pairs(*pairs: tuple[str, str, str]) -> str:
+    return "pairs:\n" + "".join(f"  - name: {n}\n    local: {local}\n    remote: {remote}\n" for n, local, remote in pairs)
+
+
 BAD_FILES = {
     "unparsable": ("region: [unclosed\n", ["unparsable YAML", "line 2"]),
     "unknown-key": ("region: x\nendpiont_url: http://x\n", ["endpiont_url", "unknown key"]),
@@ -97,6 +102,16 @@ BAD_FILES = {
     "unset-env": ("endpoint_url: ${S3SYNC_T_NOT_SET}\n", ["endpoint_url", "S3SYNC_T_NOT_SET", "not set"]),
     "not-a-mapping": ("- region\n", ["mapping"]),
     "half-a-key-pair": ("secret_access_key: s\n", ["secret_access_key is set but access_key_id is not"]),
+    "empty-local": ('pairs:\n  - name: a\n    local: ""\n    remote: s3://b/a\n', ["pairs[0].local", "empty"]),
+    "interval-inf": ("pairs:\n  - name: a\n    local: /tmp\n    remote: s3://b/a\n    interval: .inf\n",
+                     ["pairs[0].interval", "finite"]),
+    "nested-folders": (_pairs(("outer", "/nest", "s3://b/o"), ("inner", "/nest/sub", "s3://b/i")),
+                       ["'outer' and 'inner' overlap", "/nest/sub is inside /nest"]),
+    "one-folder": (_pairs(("a", "/same", "s3://b/a"), ("b", "/same/", "s3://b/b")), ["'a' and 'b'", "/same"]),
+    "one-prefix": (_pairs(("a", "/a", "s3://b/p"), ("b", "/b", "s3://b/p/")), ["'a' and 'b'", "both sync s3://b/p/"]),
+    "nested-prefixes": (_pairs(("a", "/a", "s3://b/p/q"), ("b", "/b", "s3://b/p")),
+                        ["'a' and 'b'", "s3://b/p/q/ is inside s3://b/p/"]),
+    "whole-bucket": (_pairs(("a", "/a", "s3://b/p"), ("all", "/b", "s3://b")), ["'a' and 'all'", "inside s3://b/"]),
 }
 
 
@@ -113,6 +128,15 @@ def test_a_bad_file_is_one_line_naming_file_and_field_and_exit_2(
     assert lines[0].startswith(f"s3sync: error: {path}:")
     for part in expected:
         assert part in lines[0]
+
+
+def test_pairs_apart_are_accepted(tmp_path: Path) -> None:
+    """Prefixes and folders are compared as folders, not as text; buckets apart are apart."""
+    text = _pairs(
+        ("a", "/x", "s3://b/a/"), ("ab", "/xy", "s3://b/ab/"),
+        ("other-bucket", "/z", "s3://c/a/"), ("sibling", "/x2/sub", "s3://b/abc"),
+    )
+    assert [p.name for p in config.parse(write(tmp_path / "apart.yaml", text)).pairs] == ["a", "ab", "other-bucket", "sibling"]
 
 
 def test_a_non_utf8_file_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
