@@ -22,13 +22,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, ParamSpec, Self, TypeVar
 
-import pydantic
 import structlog
 
-from s3sync import errors
+from s3sync import config, errors, preflight
 from s3sync.adapters.s3 import Connection, S3Store, resolve_endpoint
-from s3sync.adapters.statedb import state_dir_default
-from s3sync.config import ConflictPolicy, Mode, SyncOptions
+from s3sync.adapters.statedb import pair_id, state_dir_default
+from s3sync.config import ConflictPolicy, Mode
 from s3sync.core.model import Bucket, ObjectInfo
 from s3sync.core.paths import BadS3Url, parse_s3_url
 from s3sync.core.plan import Plan
@@ -55,6 +54,8 @@ CANNED_ACLS = (
     "bucket-owner-read",
     "bucket-owner-full-control",
 )
+
+MAX_EXPIRES = 604_800  # SigV4 presigned URLs: S3 refuses a longer validity
 
 AddressingStyle = Literal["path", "virtual", "auto"]
 StrPath = str | os.PathLike[str]
@@ -160,17 +161,15 @@ def connection(
     addressing_style: AddressingStyle | None = None,
     max_pool_connections: int = 64,
 ) -> Connection:
-    """Connection settings, resolved as the CLI resolves them.
+    """Connection settings, checked and resolved; the CLI's are made here too.
 
     Without ``endpoint_url``: ``AWS_ENDPOINT_URL_S3``, then ``AWS_ENDPOINT_URL``, then AWS.
     A given endpoint means path-style addressing unless ``addressing_style`` says otherwise.
     Keys left out come from the usual AWS chain (environment, ``profile``, files).
     """
-    endpoint = resolve_endpoint(endpoint_url, None)
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise errors.UsageError(
-            f"invalid endpoint URL {endpoint!r}: must start with http:// or https://"
-        )
+    endpoint = preflight.endpoint_url(resolve_endpoint(endpoint_url, None))
+    if isinstance(verify, str):
+        verify = preflight.ca_bundle(verify)
     return Connection(
         endpoint_url=endpoint,
         region=region,
@@ -380,10 +379,10 @@ class AsyncClient:
 
         An unsigned URL only opens objects anyone may read (``public-read``).
         """
+        if not 1 <= expires <= MAX_EXPIRES:
+            raise errors.UsageError(f"expires must be 1 to {MAX_EXPIRES} seconds (7 days, S3's limit): {expires}")
         if not signed:
             return self.store.unsigned_url(bucket, key)
-        if expires <= 0:
-            raise errors.UsageError("expires must be a positive number of seconds")
         return await self.store.presign(bucket, key, expires)
 
     # -- sync ------------------------------------------------------------------------
@@ -452,6 +451,9 @@ class AsyncClient:
         and a progress hook). ``PairSpec``/``Result`` are engine types, not the stable API.
         """
         states = Path(state_dir).expanduser() if state_dir is not None else state_dir_default()
+        preflight.state_dir(states)
+        db = states / f"{pair_id(spec.local_root, self.store.conn.endpoint_url, spec.bucket, spec.prefix)}.db"
+        preflight.local_root(spec.local_root, db)
         runner = PairSync(self.store, spec, states, dry_run=dry_run, force=force, wait=wait,
                           on_plan=on_plan)
         return await runner.run()
@@ -466,15 +468,11 @@ def pair_spec(local: StrPath, remote: str, *, name: str | None = None, **options
         url = parse_s3_url(remote)
     except BadS3Url as exc:
         raise errors.UsageError(str(exc)) from exc
+    validated = config.sync_options(options)
     try:
-        validated = SyncOptions.model_validate(options)
-    except pydantic.ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        raise errors.UsageError(
-            f"{where}: {problem['msg'].removeprefix('Value error, ')}"
-        ) from exc
-    root = Path(local).expanduser().absolute()
+        root = config.local_folder(local).absolute()
+    except ValueError as exc:
+        raise errors.UsageError(str(exc)) from exc
     return PairSpec(name or str(url), root, url.bucket, url.prefix, validated)
 
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
+from s3sync import api, errors, logs
 from s3sync import config as config_mod
-from s3sync import errors, logs
 from s3sync.adapters.s3 import Connection, resolve_endpoint
 from s3sync.core.paths import BadS3Url, S3Url, parse_s3_url
 
@@ -45,24 +45,19 @@ class Common:
     def connection(
         self, cfg: config_mod.Config, *, pool: int = 64, attempts: int | None = None
     ) -> Connection:
-        endpoint = resolve_endpoint(self.endpoint_url, cfg.endpoint_url)
-        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise errors.UsageError(f"invalid endpoint URL {endpoint!r}: must start with http:// or https://")
         verify: bool | str = True
         if self.no_verify_ssl or not cfg.verify_ssl:
             verify = False
         elif self.ca_bundle or cfg.ca_bundle:
-            bundle = self.ca_bundle or cfg.ca_bundle
-            if bundle is None or not bundle.is_file():
-                raise errors.UsageError(f"CA bundle not found: {bundle}")
-            verify = str(bundle)
+            verify = str(self.ca_bundle or cfg.ca_bundle)
         secret = cfg.secret_access_key.get_secret_value() if cfg.secret_access_key else None
-        conn = Connection(
-            endpoint_url=endpoint,
+        # Through the API's constructor, so the CLI and Python callers check the same way.
+        conn = api.connection(
+            resolve_endpoint(self.endpoint_url, cfg.endpoint_url),
             region=self.region or cfg.region,
             profile=self.profile or cfg.profile,
-            access_key_id=cfg.access_key_id,
-            secret_access_key=secret,
+            access_key=cfg.access_key_id,
+            secret_key=secret,
             addressing_style="virtual" if self.virtual_host_style else cfg.addressing_style,
             verify=verify,
             max_pool_connections=pool,

@@ -1,7 +1,8 @@
 """`s3sync watch` (the service) and `s3sync status` (what the service and past syncs left).
 
-Exit codes of `watch`: 0 after SIGTERM/SIGINT, 2 for a usage or config error at start.
-A pair whose rails trip, or whose endpoint fails, does not end the process.
+Exit codes of `watch`: 0 after SIGTERM/SIGINT, 2 for a usage or config error at start,
+1 when no pair can be served at start (each is another watch's, say). A pair whose rails
+trip, or whose endpoint fails, does not end the process.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 import click
 
+from s3sync import preflight
 from s3sync.adapters.statedb import pair_id, state_dir_default
 from s3sync.cli.common import Common, common_options, group, run_async
-from s3sync.cli.sync import resolve_pairs, sync_options
+from s3sync.cli.sync import STATE_DIR, resolve_pairs, sync_options
 from s3sync.engine import PairSpec
 from s3sync.service import status as status_mod
 
@@ -23,9 +25,9 @@ from s3sync.service import status as status_mod
 @group.command()
 @click.argument("local", required=False)
 @click.argument("remote", required=False)
-@click.option("--interval", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="How often to list the remote prefix (default 30).")
-@click.option("--settle", type=click.FloatRange(min=0), metavar="SECONDS", help="Quiet time before local changes are synced (default 1).")
-@click.option("--rescan", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="How often to run a full sync, catching missed events (default 3600).")
+@click.option("--interval", type=float, metavar="SECONDS", help="How often to list the remote prefix (default 30).")
+@click.option("--settle", type=float, metavar="SECONDS", help="Quiet time before local changes are synced (default 1).")
+@click.option("--rescan", type=float, metavar="SECONDS", help="How often to run a full sync, catching missed events (default 3600).")
 @sync_options
 @common_options
 def watch(common: Common, local: str | None, remote: str | None, state_dir: Path | None,
@@ -47,6 +49,7 @@ def watch(common: Common, local: str | None, remote: str | None, state_dir: Path
         return resolve_pairs(common.load_config(), local, remote, (), options)
 
     states = state_dir or cfg.state_dir or state_dir_default()
+    preflight.state_dir(states)
     pool = min(512, sum(s.options.concurrency for s in specs) + 8)
     # Imported here: watchdog and APScheduler are only worth loading for the service.
     from s3sync.service.daemon import Daemon
@@ -57,7 +60,7 @@ def watch(common: Common, local: str | None, remote: str | None, state_dir: Path
 
 @group.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pair, as a list.")
-@click.option("--state-dir", type=click.Path(path_type=Path), help="Where state DBs live (else $S3SYNC_STATE_DIR, else $XDG_STATE_HOME/s3sync).")
+@click.option("--state-dir", type=STATE_DIR, help="Where state DBs live (else $S3SYNC_STATE_DIR, else $XDG_STATE_HOME/s3sync).")
 @common_options
 def status(common: Common, as_json: bool, state_dir: Path | None) -> int:
     """Per pair: last sync and its result, files tracked, pending work, conflicts, last error."""

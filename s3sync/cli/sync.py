@@ -15,13 +15,19 @@ from typing import Any
 
 import click
 
-from s3sync import errors
+from s3sync import config as config_mod
+from s3sync import errors, preflight
 from s3sync.adapters.statedb import state_dir_default
 from s3sync.api import AsyncClient
 from s3sync.cli.common import Common, common_options, group, run_async, s3_url
 from s3sync.config import Config, PairConfig, SyncOptions
 from s3sync.core.plan import Plan
 from s3sync.engine import PairSpec, Result
+
+# Not checked by click (whose refusal of a folder it may not read was a usage error in
+# several lines): preflight.state_dir judges it, the same for the flag, the config and
+# the default.
+STATE_DIR = click.Path(path_type=Path, readable=False)
 
 OVERRIDABLE = ("mode", "no_delete", "conflict", "max_delete", "concurrency", "checksum", "follow_symlinks", "trash")
 
@@ -38,7 +44,7 @@ def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--checksum", is_flag=True, default=None, help="Compare content hashes, not size+mtime."),
         click.option("--follow-symlinks", is_flag=True, default=None, help="Sync what symlinks point to."),
         click.option("--no-trash", "trash", flag_value=False, default=None, help="Delete local files for good instead of moving them to .s3sync-trash/."),
-        click.option("--state-dir", type=click.Path(path_type=Path), help="Where state DBs live (else $S3SYNC_STATE_DIR, else $XDG_STATE_HOME/s3sync)."),
+        click.option("--state-dir", type=STATE_DIR, help="Where state DBs live (else $S3SYNC_STATE_DIR, else $XDG_STATE_HOME/s3sync)."),
         click.option("--force", is_flag=True, help="Lift the max-delete and emptied-root rails for this run."),
         click.option("--wait", is_flag=True, help="Wait for another process syncing the same pair instead of exiting."),
     ]
@@ -55,7 +61,7 @@ def resolve_pairs(
             raise errors.UsageError("give both LOCAL_DIR and s3://BUCKET[/PREFIX], or neither")
         if names:
             raise errors.UsageError("--pair selects pairs from the config; it cannot go with LOCAL_DIR")
-        pairs = [PairConfig(name="cli", local=Path(local), remote=remote)]
+        pairs = [config_mod.command_line_pair(local, remote)]
     elif names:
         pairs = [cfg.pair(n) for n in names]
     else:
@@ -72,10 +78,8 @@ def _spec(pair: PairConfig, overrides: dict[str, Any]) -> PairSpec:
     values.update({k: v for k, v in overrides.items() if v is not None and k != "exclude"})
     if overrides.get("exclude"):
         values["exclude"] = (*pair.exclude, *overrides["exclude"])
-    try:
-        options = SyncOptions.model_validate(values)
-    except ValueError as exc:
-        raise errors.UsageError(str(exc).splitlines()[-1].strip()) from exc
+    # Every value not overridden came validated from the config: a problem is a flag's.
+    options = config_mod.sync_options(values, {k: "--" + k.replace("_", "-") for k in overrides})
     url = s3_url(pair.remote)
     root = pair.local.expanduser().absolute()
     return PairSpec(pair.name, root, url.bucket, url.prefix, options)
@@ -97,6 +101,7 @@ def sync(common: Common, local: str | None, remote: str | None, pair_names: tupl
     common.configure_logging(cfg)
     specs = resolve_pairs(cfg, local, remote, pair_names, {**overrides, "exclude": exclude})
     states = state_dir or cfg.state_dir or state_dir_default()
+    preflight.state_dir(states)  # once, not once per pair
     concurrency = max(s.options.concurrency for s in specs)
     show_progress = not as_json and not common.quiet and not dry_run and sys.stderr.isatty()
 

@@ -175,7 +175,7 @@ def rm(common: Common, urls: tuple[str, ...]) -> int:
 
 @group.command()
 @click.argument("url")
-@click.option("--expires", type=click.IntRange(min=1), default=3600, show_default=True, help="Seconds a signed URL stays valid.")
+@click.option("--expires", type=int, default=3600, show_default=True, help="Seconds a signed URL stays valid (at most 604800, 7 days).")
 @click.option("--unsigned", is_flag=True, help="The plain ENDPOINT/BUCKET/KEY URL (for public-read objects).")
 @common_options
 def url(common: Common, url: str, expires: int, unsigned: bool) -> int:

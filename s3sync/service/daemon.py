@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from s3sync import errors
+from s3sync import errors, preflight
 from s3sync.adapters.s3 import Connection, S3Store
 from s3sync.engine import PairSpec
 from s3sync.service.pair import PairService, PairState
@@ -55,7 +55,12 @@ class Daemon:
             stack.callback(self._scheduler.shutdown, wait=False)
             stack.push_async_callback(self._close_all)
             log.info("service_started", pairs=[s.name for s in specs])
-            await self._apply(specs, force=self.force_first)
+            refused = await self._apply(specs, force=self.force_first)
+            if specs and not self.pairs:
+                # A service serving nothing would look alive to systemd and do nothing.
+                raise _none_can_run(refused)
+            for name, exc in refused.items():
+                log.error("pair_stopped", pair=name, reasons=[str(exc)])
             # Move what start-up loaded (botocore's models are large) out of the
             # collector's sight: idle collections then have less to walk, and so does
             # the collection at exit, which took seconds of a 10 s stop budget.
@@ -89,30 +94,36 @@ class Daemon:
             log.error("config_reload_failed", error=str(exc), reason="kept the running pairs")
             return
         log.info("config_reloaded", pairs=[s.name for s in specs])
-        await self._apply(specs, force=False)
+        for name, problem in (await self._apply(specs, force=False)).items():
+            log.error("pair_stopped", pair=name, reasons=[str(problem)])
 
-    async def _apply(self, specs: list[PairSpec], *, force: bool) -> None:
+    async def _apply(self, specs: list[PairSpec], *, force: bool) -> dict[str, errors.S3SyncError]:
+        """Start and stop pairs to match ``specs``; the pairs that could not start, and why."""
         wanted = {spec.name: spec for spec in specs}
         for name, pair in list(self.pairs.items()):
             spec = wanted.get(name)
             if spec is None or spec != pair.spec or pair.state is PairState.STOPPED:
                 await self._remove(name)
+        refused: dict[str, errors.S3SyncError] = {}
         for name, spec in wanted.items():
             if name not in self.pairs:
-                await self._add(spec, force=force)
+                problem = await self._add(spec, force=force)
+                if problem is not None:
+                    refused[name] = problem
+        return refused
 
-    async def _add(self, spec: PairSpec, *, force: bool) -> None:
+    async def _add(self, spec: PairSpec, *, force: bool) -> errors.S3SyncError | None:
         assert self._store is not None
         assert self._scheduler is not None
         pair = PairService(self._store, spec, self.state_dir)
         try:
+            preflight.local_root(spec.local_root, self.state_dir / f"{pair.id}.db")
             await pair.start(force=force)
         except (errors.S3SyncError, OSError) as exc:
             # This pair cannot be served (claimed by another watch, state dir not
-            # writable): say so and go on with the others.
-            log.error("pair_stopped", pair=spec.name, reasons=[str(exc)])
+            # writable): the caller says so and goes on with the others.
             await pair.close(grace=0)
-            return
+            return errors.LocalIOError(str(exc)) if isinstance(exc, OSError) else exc
         self.pairs[spec.name] = pair
         options = spec.options
         self._scheduler.add_job(
@@ -123,6 +134,7 @@ class Daemon:
             pair.rescan, "interval", seconds=options.rescan, id=f"rescan:{spec.name}",
             coalesce=True, max_instances=1, misfire_grace_time=None,
         )
+        return None
 
     async def _remove(self, name: str) -> None:
         pair = self.pairs.pop(name)
@@ -137,3 +149,10 @@ class Daemon:
             self._scheduler.remove_all_jobs()
         pairs, self.pairs = list(self.pairs.values()), {}
         await asyncio.gather(*(pair.close() for pair in pairs))
+
+
+def _none_can_run(refused: dict[str, errors.S3SyncError]) -> errors.S3SyncError:
+    if len(refused) == 1:
+        return next(iter(refused.values()))
+    reasons = "; ".join(f"{name}: {exc}" for name, exc in refused.items())
+    return errors.S3SyncError(f"no pair can run: {reasons}")
