@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from s3sync import errors
+
 
 @dataclass(frozen=True)
 class Named:
@@ -138,17 +140,21 @@ def _alive(pid: Any) -> bool:
 
 
 def _read_db(db: Path) -> tuple[dict[str, Any], int]:
-    with _connect(db) as conn:
-        meta = {}
-        for key, value in conn.execute("SELECT key, value FROM meta"):
-            with contextlib.suppress(ValueError):
-                meta[key] = json.loads(value)
-        tracked = int(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+    try:
+        with _connect(db) as conn:
+            meta = {}
+            for key, value in conn.execute("SELECT key, value FROM meta"):
+                with contextlib.suppress(ValueError):
+                    meta[key] = json.loads(value)
+            tracked = int(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+    except sqlite3.Error as exc:  # garbage where the DB was, a truncated file, no tables
+        raise errors.StateError(f"state DB {db} cannot be read: {exc}") from exc
     return meta, tracked
 
 
 @contextlib.contextmanager
 def _connect(db: Path) -> Iterator[sqlite3.Connection]:
+    db = db.absolute()  # a file: URI must be absolute; --state-dir may not be
     try:
         conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
         conn.execute("SELECT 1 FROM meta LIMIT 1")
