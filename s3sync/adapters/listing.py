@@ -177,6 +177,21 @@ def _page(body: bytes, where: str) -> ET.Element:
     return page
 
 
+async def confirm_s3(fetch: Fetch, endpoint: str, bucket: str) -> None:
+    """Raise EndpointError unless a listing GET is answered in S3's XML (a listing or an
+    error document): a HEAD's bare status cannot tell an S3 server from any web server,
+    whose 404 page read as "bucket does not exist"."""
+    status, body = await fetch({"list-type": "2", "max-keys": "1"})
+    try:
+        tag = ET.fromstring(body).tag.rpartition("}")[2] if body else ""
+    except ET.ParseError:
+        tag = ""
+    if tag not in ("ListBucketResult", "Error"):
+        raise errors.EndpointError(
+            f"{endpoint} is not an S3 endpoint (HTTP {status} without an S3 answer to listing bucket {bucket})"
+        )
+
+
 def _ssl(verify: bool | str) -> ssl.SSLContext | bool:
     if verify is False:
         return False
