@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +91,48 @@ class Cli:
 @pytest.fixture
 def cli(s3server: S3Server, tmp_path: Path) -> Cli:
     return Cli(s3server, tmp_path)
+
+
+# -- runs as user nobody: the suite runs as root, who may read and write everything ------
+
+NOBODY = 65534
+AS_NOBODY = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
+
+
+@pytest.fixture
+def nobody_dir() -> Iterator[Path]:
+    """A folder owned by nobody, below none that nobody may not enter (unlike tmp_path)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the sync as another user")
+    reachable = subprocess.run(
+        [*AS_NOBODY, sys.executable, "-c", "import s3sync"],
+        capture_output=True, cwd="/", check=False,
+    )
+    if reachable.returncode != 0:
+        # A checkout below a folder only root may enter (mktemp -d makes them 0700).
+        pytest.skip(f"user nobody cannot import s3sync from this checkout: {reachable.stderr.decode().strip()}")
+    base = Path(tempfile.mkdtemp(prefix="s3sync-nobody-"))
+    os.chmod(base, 0o755)
+    os.chown(base, NOBODY, NOBODY)
+    yield base
+    for path in base.rglob("*"):
+        with contextlib.suppress(OSError):
+            path.chmod(0o700 if path.is_dir() else 0o600)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def nobody_env(cli: Cli, home: Path) -> dict[str, str]:
+    return {**cli.env(), "HOME": str(home), "XDG_CONFIG_HOME": str(home / "xdg"), "XDG_STATE_HOME": str(home / "xdg")}
+
+
+def run_as_nobody(cli: Cli, *args: str, home: Path, timeout: float = 120) -> Result:
+    """The CLI as user nobody, from ``home`` (a folder nobody may enter)."""
+    proc = subprocess.run(
+        [*AS_NOBODY, sys.executable, "-m", "s3sync", *args],
+        capture_output=True, cwd=home, env=nobody_env(cli, home), timeout=timeout, check=False,
+    )
+    return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                  proc.stderr.decode("utf-8", "replace"), proc.stdout)
 
 
 def one_error_line(result: Result, code: int, *names: str) -> str:

@@ -26,7 +26,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath
 from s3sync.core.plan import Download, Skip, Upload
 from s3sync.core.reconcile import Options, reconcile
-from tests.conftest import REPO, Cli, Result
+from tests.conftest import AS_NOBODY, NOBODY, REPO, Cli, Result, nobody_env
 from tests.e2e.sync_helpers import Pair, make_pair, read_tree, summary_of, temp_files
 from tests.reliability.helpers import api_sync, assert_converged, state_rows, untruthful_rows
 from tests.s3server import S3Server
@@ -190,37 +189,10 @@ def test_files_vanishing_and_changing_type_during_the_scan(
 
 # -- unreadable files and folders (as a user who cannot read them) ---------------------------
 
-NOBODY = 65534
-
-
-@pytest.fixture
-def nobody_dir() -> Iterator[Path]:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to run the sync as another user")
-    reachable = subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-c", "import s3sync"],
-        capture_output=True, cwd="/", check=False,
-    )
-    if reachable.returncode != 0:
-        # A checkout below a folder only root may enter (mktemp -d makes them 0700).
-        pytest.skip(f"user nobody cannot import s3sync from this checkout: {reachable.stderr.decode().strip()}")
-    base = Path(tempfile.mkdtemp(prefix="s3sync-nobody-"))
-    os.chmod(base, 0o755)
-    os.chown(base, NOBODY, NOBODY)
-    yield base
-    for path in base.rglob("*"):
-        with contextlib.suppress(OSError):
-            path.chmod(0o700 if path.is_dir() else 0o600)
-    shutil.rmtree(base, ignore_errors=True)
-
-
 def _as_nobody(pair: Pair, cli: Cli) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-         sys.executable, "-m", "s3sync", *pair.args("--json")],
-        capture_output=True, cwd=pair.root.parent,
-        env={**cli.env(), "HOME": str(pair.root.parent), "XDG_CONFIG_HOME": str(pair.root.parent / "xdg"),
-             "XDG_STATE_HOME": str(pair.root.parent / "xdg")},
+        [*AS_NOBODY, sys.executable, "-m", "s3sync", *pair.args("--json")],
+        capture_output=True, cwd=pair.root.parent, env=nobody_env(cli, pair.root.parent),
         timeout=120, check=False,
     )
 
