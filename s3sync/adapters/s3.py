@@ -468,17 +468,24 @@ class S3Store:
             await (await self.botocore_client()).create_bucket(**kwargs)
 
     async def bucket_exists(self, bucket: str) -> None:
-        """Raise NotFoundError/AccessDeniedError unless ``bucket`` is usable."""
+        """Raise NotFoundError/AccessDeniedError unless ``bucket`` is usable, EndpointError
+        when the endpoint is no S3 server (any web server answers a HEAD)."""
         with self._errors(f"bucket {bucket}"):
             try:
                 if self._fast is not None:
-                    await self._fast.head_bucket(bucket)
+                    headers: Mapping[str, Any] = (await self._fast.head_bucket(bucket)).headers
                 else:
-                    await (await self.botocore_client()).head_bucket(Bucket=bucket)
+                    response = await (await self.botocore_client()).head_bucket(Bucket=bucket)
+                    headers = response["ResponseMetadata"]["HTTPHeaders"]
             except bex.ClientError as exc:
                 if _code(exc) in _NOT_FOUND:
+                    async with self._listing_fetch(bucket) as fetch:
+                        await listing.confirm_s3(fetch, self.conn.where(), bucket)
                     raise errors.NotFoundError(f"bucket does not exist: {bucket}") from exc
                 raise
+            if not any(name.lower().startswith("x-amz") for name in headers):
+                async with self._listing_fetch(bucket) as fetch:
+                    await listing.confirm_s3(fetch, self.conn.where(), bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
         with self._errors(f"bucket {bucket}"):
