@@ -400,6 +400,7 @@ class AsyncClient:
         checksum: bool = False,
         follow_symlinks: bool = False,
         trash: bool = True,
+        permissions: bool = True,
         concurrency: int = 64,
         dry_run: bool = False,
         force: bool = False,
@@ -430,6 +431,7 @@ class AsyncClient:
             checksum=checksum,
             follow_symlinks=follow_symlinks,
             trash=trash,
+            permissions=permissions,
             concurrency=concurrency,
         )
         result = await self.run_pair(spec, state_dir, dry_run=dry_run, force=force, wait=wait)
@@ -670,6 +672,7 @@ class Client:
         checksum: bool = False,
         follow_symlinks: bool = False,
         trash: bool = True,
+        permissions: bool = True,
         concurrency: int = 64,
         dry_run: bool = False,
         force: bool = False,
@@ -680,7 +683,7 @@ class Client:
         return self._call(
             self._async.sync, local, remote, mode=mode, no_delete=no_delete,
             conflict=conflict, max_delete=max_delete, exclude=exclude, checksum=checksum,
-            follow_symlinks=follow_symlinks, trash=trash, concurrency=concurrency,
+            follow_symlinks=follow_symlinks, trash=trash, permissions=permissions, concurrency=concurrency,
             dry_run=dry_run, force=force, wait=wait, state_dir=state_dir, name=name,
         )
 

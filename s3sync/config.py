@@ -29,6 +29,7 @@ from s3sync.errors import ConfigError, UsageError
 
 Mode = Literal["both", "push", "pull"]
 ConflictPolicy = Literal["keep-both", "newer", "local", "remote"]
+ContentTypes = Literal["guess", "none"]
 AddressingStyle = Literal["path", "virtual", "auto"]
 
 _MAX_DELETE = re.compile(r"^\d+%?$")
@@ -55,6 +56,8 @@ class SyncOptions(_Model):
     checksum: bool = False
     trash: bool = True
     follow_symlinks: bool = False
+    permissions: bool = True  # file modes travel as rclone's `mode` metadata
+    content_type: ContentTypes = "guess"  # uploads carry a Content-Type guessed from the name
     interval: Period = 30.0
     settle: Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)] = 1.0
     rescan: Period = 3600.0

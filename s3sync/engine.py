@@ -149,6 +149,8 @@ class PairSync:
         await asyncio.to_thread(lock.acquire, self.wait, self.describe)
         state = StateStore(self.state_dir / f"{self.id}.db")
         try:
+            # Before the state DB is made: a wrong endpoint or bucket leaves nothing behind.
+            await self.store.bucket_exists(self.spec.bucket)
             state.open()
             with structlog.contextvars.bound_contextvars(pair=self.spec.name):
                 return await self._run_locked(state)
@@ -162,7 +164,6 @@ class PairSync:
         self._check_root(state)
         self.own = OwnNames(_temp_key(state), self._state_inside_root())
         self.filter = Filter.for_root(self.spec.local_root, self.spec.options.exclude, self.own)
-        await self.store.bucket_exists(self.spec.bucket)
         snaps = await self._gather(state)
         # The local side is never written in push mode (the backup job): no clean-up of
         # leftovers there, no probe file.
@@ -195,6 +196,8 @@ class PairSync:
                 key_names=snaps.key_names,
                 own=self.own,
                 follow_symlinks=self.spec.options.follow_symlinks,
+                permissions=self.spec.options.permissions,
+                content_types=self.spec.options.content_type == "guess",
             ),
             state,
             concurrency=self.spec.options.concurrency,
@@ -202,6 +205,7 @@ class PairSync:
             support=support,
         )
         tally = await executor.run([*snaps.retired, *plan])
+        self._make_marked_folders(state, snaps.markers)
         self._record_identity(state)
         result = Result(self.spec.name, tally, time.monotonic() - started, False, None, snaps.skipped)
         state.set_json("last_run", {"finished": time.time(), **result.summary()})
@@ -231,6 +235,19 @@ class PairSync:
                         "client in the moment between listing and writing cannot be detected")
         state.set_json("write_support", {"endpoint": endpoint, "probed": time.time(), **support.as_dict()})
         return support
+
+    def _make_marked_folders(self, state: StateStore, markers: set[RelPath] | None) -> None:
+        """A folder marker new since the last sync makes its folder here (never in push
+        mode); one that is gone is forgotten. Folders are never removed for a marker."""
+        if markers is None or self.spec.options.mode == "push":
+            return
+        seen = state.load_markers()
+        for rel in sorted(markers - seen):
+            try:
+                localfs.make_folders(self.spec.local_root, self.spec.local_root / rel)
+            except errors.LocalIOError as exc:
+                log.warning("path_skipped", key=self.spec.prefix + rel + "/", reason=str(exc))
+        state.set_markers(markers - seen, seen - markers)
 
     def _state_inside_root(self) -> str | None:
         """The state dir relative to the root, when it lies inside (say the root is a home
@@ -319,7 +336,7 @@ class PairSync:
                 del base[rel]
                 retired.append(Forget(rel, "excluded"))
         snaps = Snapshots(base, scan.entries, listed.entries, retired, [*scan.skipped, *listed.skipped],
-                          scan.disk_names, scan.temp_files, listed.key_names)
+                          scan.disk_names, scan.temp_files, listed.key_names, listed.markers)
         # A path the scan skipped (unreadable folder, symlink not followed, FIFO, file we
         # could not stat) or two keys of one name are unknown, not deleted. Below a
         # symlinked folder that matters twice: its base rows must not become remote

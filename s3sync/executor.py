@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mimetypes
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,10 +25,13 @@ from s3sync import errors
 from s3sync.adapters import localfs
 from s3sync.adapters.probe import WriteSupport, versioning_enabled
 from s3sync.adapters.s3 import (
+    MODE_KEY,
     MTIME_KEY,
     Precondition,
     S3Store,
     content_md5,
+    mode_of,
+    mode_text,
     mtime_ns_of,
     ns_to_seconds_text,
 )
@@ -94,6 +98,8 @@ class Target:
     key_names: Mapping[RelPath, str] = field(default_factory=dict)
     own: OwnNames = field(default_factory=lambda: OwnNames(b""))
     follow_symlinks: bool = False
+    permissions: bool = True  # file modes travel as rclone's ``mode`` metadata
+    content_types: bool = True  # uploads carry a Content-Type guessed from the name
 
 
 class Executor:
@@ -237,13 +243,16 @@ class Executor:
                 raise Stale("changed while it was read for its upload")
 
         metadata = {MTIME_KEY: ns_to_seconds_text(before.mtime_ns)}
+        if self.t.permissions and before.mode is not None:
+            metadata[MODE_KEY] = mode_text(before.mode)
+        content_type = guess_content_type(rel) if self.t.content_types else None
         while True:
             precondition = self._precondition(expect)
             try:
                 info = await self.store.put_file(
                     self.t.bucket, self.key(rel), path, metadata=metadata,
                     precondition=precondition, size_hint=before.size,
-                    before_complete=unchanged_so_far,
+                    before_complete=unchanged_so_far, content_type=content_type,
                 )
             except errors.UnsupportedError:
                 if precondition is None:
@@ -375,6 +384,7 @@ class Executor:
         )
         try:
             current = localfs.stat_entry(dest)
+            os.chmod(tmp, self._mode_for(info, current))
             if not localfs.same_file_state(current, expect) and not (
                 current is None and expect is None
             ):
@@ -397,6 +407,16 @@ class Executor:
         self._on_progress(0, info.size)
         log.info("file_downloaded", key=key, bytes=info.size)
         return row
+
+    def _mode_for(self, info: ObjectInfo, current: LocalEntry | None) -> int:
+        """The object's recorded permissions; else the replaced file's own; else a new
+        file's default (0666 less the umask). Owner and group are never applied."""
+        recorded = mode_of(info) if self.t.permissions else None
+        if recorded is not None:
+            return recorded
+        if current is not None and current.mode is not None:
+            return current.mode
+        return localfs.NEW_FILE_MODE
 
     async def _keep_download_as_copy(
         self, rel: RelPath, tmp: Path, info: ObjectInfo, md5: str, of_rel: bool
@@ -552,6 +572,12 @@ class Executor:
             await self._upload(c.rel, c.remote, Preserve.TRASH)
         else:
             await self._download(c.rel, c.remote, c.local, Preserve.TRASH)
+
+
+def guess_content_type(rel: str) -> str:
+    """What a browser needs to show a presigned URL of the object: from the name."""
+    guessed, _encoding = mimetypes.guess_type(rel, strict=False)
+    return guessed or "application/octet-stream"
 
 
 def _phases(actions: list[Action]) -> list[list[Action]]:

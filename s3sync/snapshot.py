@@ -31,6 +31,7 @@ class Snapshots:
     # rel -> the key's name below the prefix, where the bucket spells it otherwise (NFD):
     # every request for an object uses the key as listed.
     key_names: dict[RelPath, str] = field(default_factory=dict)
+    markers: set[RelPath] | None = None  # the listing's folder markers; None: not listed whole
 
     def leave_alone(self, blocked: set[RelPath], links: set[RelPath], prefix: str) -> None:
         """Nothing at or below a ``blocked`` path or one of ``links`` (symlinks not
@@ -48,6 +49,8 @@ class Snapshots:
                 self.retired.append(Forget(rel, "at or below a symlink"))
         for rel in [r for r in self.local if _at_or_below(r, blocked)]:
             del self.local[rel]
+        if self.markers:
+            self.markers = {rel for rel in self.markers if not _at_or_below(rel, blocked)}
         for rel in [r for r in self.remote if _at_or_below(r, blocked)]:
             del self.remote[rel]
             if rel not in blocked:
@@ -92,9 +95,13 @@ class RemoteListing:
         self.key_names: dict[RelPath, str] = {}
         self.skipped: list[tuple[str, str]] = []
         self.collided: set[RelPath] = set()
+        self.markers: set[RelPath] = set()  # folders that ``name/`` keys stand for
 
     def add(self, info: Listed) -> None:
         name = info.key[len(self._prefix):]
+        if name.endswith("/") and info.size == 0:
+            self._add_marker(name[:-1])
+            return
         why = why_unmappable(name)
         if why is not None:
             self.skipped.append((info.key, f"key cannot be a local file: {why}"))
@@ -110,6 +117,15 @@ class RemoteListing:
         self.entries[rel] = RemoteEntry(info.size, info.etag, info.modified_ns, plain_md5(info.etag))
         if rel != name:
             self.key_names[rel] = name
+
+    def _add_marker(self, folder: str) -> None:
+        """A zero-byte ``folder/`` key, as web consoles make for an empty folder: never a
+        file; the folder it names (when it can be one, and is not hidden)."""
+        if not folder or why_unmappable(folder) is not None:
+            return
+        rel = RelPath(nfc(folder))
+        if not self._hidden.excluded(rel, True):
+            self.markers.add(rel)
 
     @classmethod
     def of(cls, entries: dict[RelPath, RemoteEntry], key_names: dict[RelPath, str],

@@ -182,7 +182,22 @@ def stat_entry(path: Path) -> LocalEntry | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return LocalEntry(st.st_size, st.st_mtime_ns)
+    return LocalEntry(st.st_size, st.st_mtime_ns, mode=st.st_mode & 0o777)
+
+
+def _process_umask() -> int:
+    """The umask, read without changing it (``os.umask`` sets it for every thread)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+# A new file without recorded permissions gets what any program here would create.
+NEW_FILE_MODE = 0o666 & ~_process_umask()
 
 
 def same_file_state(a: LocalEntry | None, b: LocalEntry | None) -> bool:
@@ -237,9 +252,14 @@ def ensure_parent(path: Path, root: Path) -> None:
     symlinked folder (which the scan does not follow) would otherwise carry a download,
     and the folders ``mkdir -p`` creates below it, outside the root.
     """
-    parent = path.parent
-    if parent == root:
+    make_folders(root, path.parent)
+
+
+def make_folders(root: Path, folder: Path) -> None:
+    """``mkdir -p folder`` below ``root``, checked as ``ensure_parent`` says."""
+    if folder == root:
         return
+    parent = folder
     folder = root
     for part in parent.relative_to(root).parts:
         folder = folder / part

@@ -48,6 +48,7 @@ CHUNK = 1 * MiB
 OFFLOAD_BYTES = 256 * 1024  # from here on, hashing and writing go to a thread
 MTIME_KEY = "mtime"  # rclone's convention: Unix seconds with a fraction
 MD5_KEY = "md5chksum"  # rclone's convention: base64 of the MD5 digest
+MODE_KEY = "mode"  # rclone's convention (-M): st_mode in octal, file-type bits included
 PUT_VERIFY_ATTEMPTS = 3  # sends of a body the server keeps storing other bytes of
 
 
@@ -134,6 +135,21 @@ def mtime_ns_of(info: ObjectInfo) -> int:
         with contextlib.suppress(ValueError):
             return _seconds_text_to_ns(stored)
     return int(info.modified.timestamp()) * 1_000_000_000
+
+
+def mode_of(info: ObjectInfo) -> int | None:
+    """The permission bits an object's ``mode`` metadata holds (never setuid, setgid or
+    sticky: a bucket is no place to take those from), or None."""
+    stored = info.metadata.get(MODE_KEY)
+    try:
+        return int(stored.strip(), 8) & 0o777 if stored else None
+    except ValueError:
+        return None
+
+
+def mode_text(permissions: int) -> str:
+    """``mode`` metadata as rclone writes it: a regular file's st_mode in octal, ``100755``."""
+    return f"{0o100000 | (permissions & 0o777):o}"
 
 
 def _seconds_text_to_ns(text: str) -> int:

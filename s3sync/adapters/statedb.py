@@ -56,6 +56,10 @@ entries = Table(
     Column("md5", String, nullable=True),
 )
 
+# Folder markers (``photos/`` keys) the pair has seen: a marker makes its local folder
+# once, when it first appears; a folder the user removed later is not made again.
+markers = Table("markers", metadata, Column("rel", Text, primary_key=True))
+
 meta = Table(
     "meta",
     metadata,
@@ -225,6 +229,19 @@ class StateStore:
             "md5": base.md5,
         }
         self._maybe_flush()
+
+    def load_markers(self) -> set[RelPath]:
+        with self._errors(), self.engine.connect() as conn:
+            return {RelPath(rel) for rel in conn.execute(select(markers.c.rel)).scalars()}
+
+    def set_markers(self, added: set[RelPath], removed: set[RelPath]) -> None:
+        if not added and not removed:
+            return
+        with self._errors(), self.engine.begin() as conn:
+            if removed:
+                conn.execute(delete(markers).where(markers.c.rel.in_(sorted(removed))))
+            if added:
+                conn.execute(insert(markers).prefix_with("OR IGNORE"), [{"rel": rel} for rel in sorted(added)])
 
     def forget(self, rel: RelPath) -> None:
         self._pending_put.pop(rel, None)

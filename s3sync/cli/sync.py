@@ -29,7 +29,8 @@ from s3sync.engine import PairSpec, Result
 # the default.
 STATE_DIR = click.Path(path_type=Path, readable=False)
 
-OVERRIDABLE = ("mode", "no_delete", "conflict", "max_delete", "concurrency", "checksum", "follow_symlinks", "trash")
+OVERRIDABLE = ("mode", "no_delete", "conflict", "max_delete", "concurrency", "checksum", "follow_symlinks", "trash",
+               "permissions")
 
 
 def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,6 +45,7 @@ def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--checksum", is_flag=True, default=None, help="Compare content hashes, not size+mtime."),
         click.option("--follow-symlinks", is_flag=True, default=None, help="Sync what symlinks point to."),
         click.option("--no-trash", "trash", flag_value=False, default=None, help="Delete local files for good instead of moving them to .s3sync-trash/."),
+        click.option("--no-permissions", "permissions", flag_value=False, default=None, help="Neither store file modes in the bucket nor apply them."),
         click.option("--state-dir", type=STATE_DIR, help="Where state DBs live (else $S3SYNC_STATE_DIR, else $XDG_STATE_HOME/s3sync)."),
         click.option("--force", is_flag=True, help="Lift the max-delete and emptied-root rails for this run."),
         click.option("--wait", is_flag=True, help="Wait for another process syncing the same pair instead of exiting."),

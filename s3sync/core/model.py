@@ -45,6 +45,7 @@ class LocalEntry:
     size: int
     mtime_ns: int
     md5: str | None = None  # hex; filled only when a decision needed it
+    mode: int | None = None  # permission bits (0o777), where they were looked at
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,114 @@
+"""Files arrive as they left: permission bits and content types (issue 13)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.e2e.sync_helpers import Pair, counts, make_pair
+from tests.s3server import S3Server
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The CLI runs as a child process and inherits the umask of this one."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def pairs(cli: Cli, s3server: S3Server, bucket: str, tmp_path: Path) -> tuple[Pair, Pair]:
+    s3 = s3server.client()
+    return make_pair(cli, s3, bucket, tmp_path, "a"), make_pair(cli, s3, bucket, tmp_path, "b")
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_modes_round_trip_through_the_bucket(pairs: tuple[Pair, Pair], mask: int) -> None:
+    a, b = pairs
+    a.write("bin/run.sh", b"#!/bin/sh\necho hi\n").chmod(0o755)
+    a.write("data.csv", b"1,2\n").chmod(0o640)
+    with umask(mask):
+        assert counts(a.sync_json()) == {"upload": 2}
+        head = a.s3.head_object(Bucket=a.bucket, Key=a.key("bin/run.sh"))
+        assert head["Metadata"]["mode"] == "100755"  # as rclone -M writes it
+        assert a.s3.head_object(Bucket=a.bucket, Key=a.key("data.csv"))["Metadata"]["mode"] == "100640"
+        assert counts(b.sync_json()) == {"download": 2}
+    assert mode(b.path("bin/run.sh")) == 0o755
+    assert mode(b.path("data.csv")) == 0o640
+
+
+@pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o077, 0o600)])
+def test_an_object_without_a_mode_gets_the_umask_default_and_a_replaced_file_keeps_its_bits(
+    pairs: tuple[Pair, Pair], mask: int, expected: int
+) -> None:
+    a, _ = pairs
+    a.put("other-tool.txt", b"uploaded by another tool")
+    a.write("mine.txt", b"v1").chmod(0o700)
+    with umask(mask):
+        assert counts(a.sync_json("--no-permissions")) == {"upload": 1, "download": 1}
+        assert mode(a.path("other-tool.txt")) == expected
+        a.put("mine.txt", b"v2, by another tool, no mode recorded")
+        assert counts(a.sync_json()) == {"download": 1}
+    assert a.path("mine.txt").read_bytes() == b"v2, by another tool, no mode recorded"
+    assert mode(a.path("mine.txt")) == 0o700
+
+
+def test_an_update_keeps_an_executable_executable(pairs: tuple[Pair, Pair]) -> None:
+    a, b = pairs
+    a.write("run.sh", b"#!/bin/sh\n").chmod(0o755)
+    a.sync_json()
+    b.sync_json()
+    a.write("run.sh", b"#!/bin/sh\necho v2\n").chmod(0o755)
+    assert counts(a.sync_json()) == {"upload": 1}
+    assert counts(b.sync_json()) == {"download": 1}
+    assert mode(b.path("run.sh")) == 0o755
+
+
+def test_no_permissions_stores_no_mode(pairs: tuple[Pair, Pair]) -> None:
+    a, _ = pairs
+    a.write("run.sh", b"#!/bin/sh\n").chmod(0o755)
+    assert counts(a.sync_json("--no-permissions")) == {"upload": 1}
+    assert "mode" not in a.s3.head_object(Bucket=a.bucket, Key=a.key("run.sh"))["Metadata"]
+
+
+def test_uploads_carry_a_content_type_guessed_from_the_name(pairs: tuple[Pair, Pair]) -> None:
+    a, _ = pairs
+    for name in ("index.html", "photo.jpg", "notes.txt", "no-extension"):
+        a.write(name, b"x")
+    assert counts(a.sync_json()) == {"upload": 4}
+    types = {name: a.s3.head_object(Bucket=a.bucket, Key=a.key(name))["ContentType"]
+             for name in ("index.html", "photo.jpg", "notes.txt", "no-extension")}
+    assert types == {"index.html": "text/html", "photo.jpg": "image/jpeg",
+                     "notes.txt": "text/plain", "no-extension": "application/octet-stream"}
+
+
+def test_folder_markers_become_folders_once_and_never_files(pairs: tuple[Pair, Pair]) -> None:
+    a, _ = pairs
+    a.write("keep.txt", b"k")
+    a.put("photos/", b"")
+    a.put("photos/2026/", b"")
+    a.put("docs/", b"")
+    result = a.sync("--json")
+    assert "folder marker" not in result.err
+    assert a.path("photos/2026").is_dir()
+    assert a.path("docs").is_dir()
+    assert set(a.local()) == {"keep.txt"}, "a marker is never a file"
+    # A folder the user removes is not made again by its marker, and nothing is deleted.
+    a.path("docs").rmdir()
+    result = a.sync("--json")
+    assert "folder marker" not in result.err
+    assert not a.path("docs").exists()
+    assert set(a.listing()) == {"keep.txt", "photos/", "photos/2026/", "docs/"}
