@@ -465,11 +465,17 @@ class Executor:
             return
         if not localfs.same_file_state(current, expect):
             raise Stale("changed locally since planning; kept")
-        if self.t.use_trash:
-            localfs.move_to_trash(path, self.t.trash_root, self.t.stamp, rel)
-        else:
+        # Moved aside first and checked there: a write in the moment after the look above
+        # is never deleted (it is put back, or kept in the trash).
+        aside = (localfs.trash_slot(self.t.trash_root, self.t.stamp, rel) if self.t.use_trash
+                 else localfs.temp_path(path, self.t.own))
+        if not localfs.move_aside_if(path, aside, expect):
+            if aside.exists() and not self.t.use_trash:
+                localfs.move_to_trash(aside, self.t.trash_root, self.t.stamp, rel)
+            raise Stale("changed locally while it was deleted; kept")
+        if not self.t.use_trash:
             try:
-                path.unlink()
+                aside.unlink()
             except OSError as exc:
                 raise errors.LocalIOError(f"cannot delete {path}: {exc.strerror}") from exc
         localfs.prune_empty_parents(path, self.t.root)

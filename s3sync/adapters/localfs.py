@@ -373,6 +373,33 @@ def install_if(tmp: Path, dest: Path, mtime_ns: int, expect: LocalEntry | None) 
     return entry
 
 
+def move_aside_if(path: Path, aside: Path, expect: LocalEntry) -> bool:
+    """Move ``path`` to the free name ``aside`` if it still is ``expect``; True if so.
+
+    Checked on what was moved, after the move: a version the user wrote between the
+    caller's look and the rename is put back (False). Where its name was taken again
+    meanwhile, that version stays at ``aside`` (False, and ``aside`` exists): kept.
+    """
+    try:
+        try:
+            _rename2(path, aside, _RENAME_NOREPLACE)
+        except _NoAtomicRename:
+            os.rename(path, aside)
+    except FileNotFoundError:
+        return False  # gone meanwhile: nothing of the user's was moved
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot move {path} to {aside}: {exc.strerror}") from exc
+    if same_file_state(stat_entry(aside), expect):
+        return True
+    with contextlib.suppress(FileExistsError):
+        try:
+            _rename2(aside, path, _RENAME_NOREPLACE)
+        except _NoAtomicRename:
+            if not os.path.lexists(path):
+                os.rename(aside, path)
+    return False
+
+
 def make_private_dirs(folder: Path) -> None:
     """``mkdir -p`` where every folder created is owner-only.
 
