@@ -8,6 +8,7 @@ loop is the exception by design: it is the library's ceiling at 64 coroutines.
 from __future__ import annotations
 
 import enum
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -100,17 +101,29 @@ def bare_loop(action: Action, t: Target) -> list[str]:
     return [sys.executable, script, direction, str(t.local), t.s3_url, "--endpoint-url", t.endpoint]
 
 
-def s3sync(action: Action, t: Target) -> list[str]:
-    cmd = [sys.executable, "-m", "s3sync", "sync", str(t.local), t.s3_url]
+def s3sync(action: Action, t: Target, python: list[str] | None = None) -> list[str]:
+    cmd = [*(python or [sys.executable, "-m", "s3sync"]), "sync", str(t.local), t.s3_url]
     cmd += ["--endpoint-url", t.endpoint, "--state-dir", str(t.state), "--json"]
     # Upload and re-sync use s3sync's default (two-way) mode, like bisync.
     return [*cmd, "--mode", "pull"] if action is Action.FIRST_PULL else cmd
+
+
+# Before/after figures of a change come from one run: S3SYNC_BENCH_BEFORE names another
+# checkout of s3sync (say `git worktree add /tmp/before HEAD~3`), run as "s3sync-before".
+BEFORE = os.environ.get("S3SYNC_BENCH_BEFORE")
+
+
+def s3sync_before(action: Action, t: Target) -> list[str]:
+    assert BEFORE is not None
+    boot = f"import runpy, sys; sys.path.insert(0, {BEFORE!r}); runpy.run_module('s3sync', run_name='__main__', alter_sys=True)"
+    return s3sync(action, t, [sys.executable, "-c", boot])
 
 
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in [
         Tool("s3sync", s3sync, json_summary=True, stateful=True, isolated=True),
+        *([Tool("s3sync-before", s3sync_before, json_summary=True, stateful=True, isolated=True)] if BEFORE else []),
         Tool("bare", bare_loop),
         Tool("rclone-bisync", rclone_bisync, stateful=True),
         Tool("rclone-sync", rclone_sync),
