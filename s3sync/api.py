@@ -109,6 +109,7 @@ class SyncSummary:
     conflict_copies: tuple[str, ...] = ()
     failures: tuple[SyncFailure, ...] = ()
     planned: tuple[PlannedChange, ...] = ()
+    metadata: int = 0  # files whose permissions alone were carried over, no data moved
 
     @property
     def ok(self) -> bool:
@@ -119,7 +120,7 @@ class SyncSummary:
     def changes(self) -> int:
         """Files moved, deleted or resolved (done, or planned in a dry run)."""
         return (self.uploaded + self.downloaded + self.deleted_local + self.deleted_remote
-                + self.conflicts)
+                + self.conflicts + self.metadata)
 
 
 def summarize(result: Result) -> SyncSummary:
@@ -144,6 +145,7 @@ def summarize(result: Result) -> SyncSummary:
         planned=tuple(
             PlannedChange(a.action, a.rel, a.reason) for a in result.plan.changes()
         ) if result.plan is not None else (),
+        metadata=counts.get("metadata", 0),
     )
 
 

@@ -11,6 +11,7 @@ base row per completed action.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -23,11 +24,10 @@ import structlog
 from s3sync import errors
 from s3sync.adapters import localfs
 from s3sync.adapters.probe import WriteSupport, probe_writes
-from s3sync.adapters.s3 import S3Store, content_md5, mtime_ns_of
+from s3sync.adapters.s3 import S3Store, remote_entry_of
 from s3sync.adapters.statedb import PairLock, StateStore, lock_name, pair_id
 from s3sync.config import SyncOptions
 from s3sync.core import safety
-from s3sync.core.model import LocalEntry, RemoteEntry
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, nfc
 from s3sync.core.plan import Action, Conflict, DeleteRemote, Forget, Plan, Upload
@@ -41,7 +41,7 @@ from s3sync.core.reconcile import (
 )
 from s3sync.executor import Executor, Tally, Target
 from s3sync.filters import Filter
-from s3sync.snapshot import RemoteListing, Snapshots, reuse_recorded_hashes
+from s3sync.snapshot import RemoteListing, Snapshots, carry_remote_metadata, reuse_recorded_hashes
 
 log = structlog.get_logger()
 
@@ -77,7 +77,7 @@ class Result:
             "pair": self.pair,
             "dry_run": self.dry_run,
             **{name: counts.get(name, 0) for name in (
-                "upload", "download", "delete_local", "delete_remote", "conflict", "failed",
+                "upload", "download", "delete_local", "delete_remote", "conflict", "metadata", "failed",
             )},
             "skipped": counts.get("skipped", 0) + len(self.skipped),
             "bytes_up": self.tally.bytes_up,
@@ -111,6 +111,7 @@ def core_options(options: SyncOptions, stamp: str, *, casefold: bool = False) ->
         checksum=options.checksum,
         stamp=stamp,
         casefold=casefold,
+        permissions=options.permissions,
     )
 
 
@@ -376,9 +377,8 @@ class PairSync:
                 info = await self.store.head(self.spec.bucket, self.spec.prefix + snaps.key_names.get(rel, rel))
             entry = snaps.remote[rel]
             if info is not None and info.etag == entry.etag and info.metadata:
-                snaps.remote[rel] = RemoteEntry(
-                    entry.size, entry.etag, mtime_ns_of(info), content_md5(info) or entry.md5
-                )
+                head = remote_entry_of(info, size=entry.size)
+                snaps.remote[rel] = dataclasses.replace(head, md5=head.md5 or entry.md5)
                 changed = True
 
         await asyncio.gather(*(head_one(r) for r in rels))
@@ -388,8 +388,9 @@ class PairSync:
         """Hash local files and HEAD objects only where a decision needs their content."""
         if not self.spec.options.checksum:
             reuse_recorded_hashes(snaps)
+        touched = carry_remote_metadata(snaps, self.spec.options.permissions)
         to_hash = paths_needing_hash(snaps.base, snaps.local, snaps.remote, self.spec.options.checksum)
-        to_head = paths_needing_remote_md5(snaps.base, snaps.local, snaps.remote)
+        to_head = {*paths_needing_remote_md5(snaps.base, snaps.local, snaps.remote), *touched}
         slots = asyncio.Semaphore(HASH_WORKERS)
         head_slots = asyncio.Semaphore(self.spec.options.concurrency)
 
@@ -398,13 +399,13 @@ class PairSync:
                 entry = snaps.local[rel]
                 path = self.spec.local_root / snaps.disk_names.get(rel, rel)
                 md5 = await asyncio.to_thread(localfs.hash_file, path)
-                snaps.local[rel] = LocalEntry(entry.size, entry.mtime_ns, md5)
+                snaps.local[rel] = dataclasses.replace(entry, md5=md5)
 
         async def head_one(rel: RelPath) -> None:
             async with head_slots:
                 info = await self.store.head(self.spec.bucket, self.spec.prefix + snaps.key_names.get(rel, rel))
                 entry = snaps.remote[rel]
                 if info is not None and info.etag == entry.etag:
-                    snaps.remote[rel] = RemoteEntry(entry.size, entry.etag, mtime_ns_of(info), content_md5(info))
+                    snaps.remote[rel] = remote_entry_of(info, size=entry.size)
 
         await asyncio.gather(*(hash_one(r) for r in to_hash), *(head_one(r) for r in to_head))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import mimetypes
 import os
 import time
@@ -50,6 +51,7 @@ from s3sync.core.plan import (
     Forget,
     Preserve,
     Record,
+    SetMode,
     Skip,
     Upload,
 )
@@ -182,6 +184,9 @@ class Executor:
             case Displace():
                 await self._displace(action)
                 self.tally.add("conflict")
+            case SetMode():
+                await self._set_mode(action)
+                self.tally.add("metadata")
 
     # -- paths -----------------------------------------------------------------
 
@@ -220,7 +225,10 @@ class Executor:
             after = localfs.stat_entry(path)
             if localfs.same_file_state(before, after) and not await self._racy_mismatch(path, before, info):
                 md5 = content_md5(info)
-                row = BaseEntry(before, RemoteEntry(info.size if info.size >= 0 else before.size, info.etag, before.mtime_ns, md5), md5)
+                # The PUT's reply tells no LastModified: the next listing's is recorded.
+                mode = before.mode if self.t.permissions else None
+                size = info.size if info.size >= 0 else before.size
+                row = BaseEntry(before, RemoteEntry(size, info.etag, before.mtime_ns, md5, 0, mode), md5)
                 self.state.put(rel, row)
                 self.tally.bytes_up += before.size
                 self._on_progress(0, before.size)
@@ -401,7 +409,8 @@ class Executor:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        row = BaseEntry(entry, RemoteEntry(info.size, info.etag, mtime, md5), md5)
+        modified = int(info.modified.timestamp()) * 1_000_000_000
+        row = BaseEntry(entry, RemoteEntry(info.size, info.etag, mtime, md5, modified, mode_of(info)), md5)
         self.state.put(rel, row)
         self.tally.bytes_down += info.size
         self._on_progress(0, info.size)
@@ -454,6 +463,33 @@ class Executor:
             raise Stale("changed remotely since planning")
         localfs.install(tmp, dest, mtime_ns_of(info))
         log.info("remote_version_trashed", key=self.key(rel), trash=str(dest))
+
+    # -- permissions alone -----------------------------------------------------
+
+    async def _set_mode(self, a: SetMode) -> None:
+        """Carry a mode to one side, moving no content: a chmod here, or the object copied
+        onto itself with the new ``mode`` (conditional on its ETag) there."""
+        local, remote = a.local, a.remote
+        if a.side is Side.LOCAL:
+            path = self.local_path(a.rel)
+            if not localfs.same_file_state(localfs.stat_entry(path), a.local):
+                raise Stale("changed locally since planning")
+            localfs.set_mode(path, a.mode)
+            local = dataclasses.replace(local, mode=a.mode)
+        else:
+            key = self.key(a.rel)
+            head = await self.store.head(self.t.bucket, key)
+            if head is None or head.etag != a.remote.etag:
+                raise Stale("changed remotely since planning")
+            metadata = {**head.metadata, MODE_KEY: mode_text(a.mode)}
+            try:
+                info = await self.store.replace_metadata(self.t.bucket, key, head.etag, metadata, head.content_type)
+            except errors.ConflictWriteError as exc:
+                raise Stale("changed remotely since planning") from exc
+            modified = int(info.modified.timestamp()) * 1_000_000_000
+            remote = dataclasses.replace(remote, etag=info.etag, modified_ns=modified, mode=a.mode)
+            log.info("object_metadata_replaced", key=key, bytes=0)
+        self.state.put(a.rel, BaseEntry(local, remote, a.md5))
 
     # -- deletes ---------------------------------------------------------------
 

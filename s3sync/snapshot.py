@@ -7,6 +7,7 @@ because it could not be looked at safely; every pass (full, scoped, poll) calls 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +82,27 @@ def reuse_recorded_hashes(snaps: Snapshots) -> None:
         other = remote.get(rel)
         if other is not None and other.size == row.remote.size and other.etag == row.remote.etag:
             continue
-        local[rel] = LocalEntry(entry.size, entry.mtime_ns, row.md5)
+        local[rel] = dataclasses.replace(entry, md5=row.md5)
+
+
+def carry_remote_metadata(snaps: Snapshots, look_at_touched: bool) -> list[RelPath]:
+    """An object listed as its base row knows it (name, size, ETag, LastModified) has the
+    row's mode: no HEAD. One whose LastModified moved while its content did not had its
+    metadata replaced (a chmod elsewhere): returned, to be looked at (HEAD), where
+    ``look_at_touched``. A row that does not know the LastModified (our own upload's)
+    counts as knowing it: the plan records it."""
+    touched: list[RelPath] = []
+    remote = snaps.remote
+    for rel, row in snaps.base.items():
+        entry = remote.get(rel)
+        if entry is None or entry.etag != row.remote.etag or entry.size != row.remote.size:
+            continue
+        known = row.remote.modified_ns
+        if look_at_touched and known and entry.modified_ns and entry.modified_ns != known:
+            touched.append(rel)
+        elif entry.mode != row.remote.mode:
+            remote[rel] = dataclasses.replace(entry, mode=row.remote.mode)
+    return touched
 
 
 class RemoteListing:
@@ -114,7 +135,8 @@ class RemoteListing:
             self.entries.pop(rel, None)
             self.collided.add(rel)
             return
-        self.entries[rel] = RemoteEntry(info.size, info.etag, info.modified_ns, plain_md5(info.etag))
+        modified = info.modified_ns
+        self.entries[rel] = RemoteEntry(info.size, info.etag, modified, plain_md5(info.etag), modified)
         if rel != name:
             self.key_names[rel] = name
 

@@ -155,7 +155,7 @@ def _visit(
         result.skipped.append((disk, "name collides with another after Unicode normalisation"))
         del result.entries[key]
         return
-    result.entries[key] = LocalEntry(st.st_size, st.st_mtime_ns)
+    result.entries[key] = LocalEntry(st.st_size, st.st_mtime_ns, mode=st.st_mode & 0o777)
     if rel != disk:
         result.disk_names[key] = disk
 
@@ -198,6 +198,18 @@ def _process_umask() -> int:
 
 # A new file without recorded permissions gets what any program here would create.
 NEW_FILE_MODE = 0o666 & ~_process_umask()
+
+
+def set_mode(path: Path, mode: int) -> None:
+    """chmod of a regular file, never through a symlink put in its place."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot change the mode of {path}: {exc.strerror}") from exc
+    try:
+        os.fchmod(fd, mode & 0o777)
+    finally:
+        os.close(fd)
 
 
 def same_file_state(a: LocalEntry | None, b: LocalEntry | None) -> bool:

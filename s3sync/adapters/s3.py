@@ -32,7 +32,7 @@ from s3sync import errors
 from s3sync.adapters import listing
 from s3sync.adapters.fasts3 import Credentials, FastS3, StaticCredentials
 from s3sync.adapters.listing import Listed
-from s3sync.core.model import Bucket, ObjectInfo
+from s3sync.core.model import Bucket, ObjectInfo, RemoteEntry
 from s3sync.core.own import TEMP_MARKER
 
 log = structlog.get_logger()
@@ -127,6 +127,14 @@ def content_md5(info: ObjectInfo) -> str | None:
         if from_meta:
             return from_meta
     return plain_md5(info.etag)
+
+
+def remote_entry_of(info: ObjectInfo, *, size: int | None = None) -> RemoteEntry:
+    """What a HEAD or GET says of an object, as a sync compares it (``size``: as listed)."""
+    return RemoteEntry(
+        info.size if size is None else size, info.etag, mtime_ns_of(info), content_md5(info),
+        int(info.modified.timestamp()) * 1_000_000_000, mode_of(info),
+    )
 
 
 def mtime_ns_of(info: ObjectInfo) -> int:
@@ -253,6 +261,7 @@ def _info_from_head(key: str, head: Mapping[str, Any]) -> ObjectInfo:
         modified=head["LastModified"],
         version_id=head.get("VersionId"),
         metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
+        content_type=head.get("ContentType"),
     )
 
 
@@ -265,6 +274,7 @@ def _info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
         modified=parsedate_to_datetime(headers["last-modified"]) if "last-modified" in headers else datetime.now().astimezone(),
         version_id=headers.get("x-amz-version-id"),
         metadata={k[len("x-amz-meta-"):]: v for k, v in headers.items() if k.startswith("x-amz-meta-")},
+        content_type=headers.get("content-type"),
     )
 
 
@@ -893,6 +903,27 @@ class S3Store:
         return ObjectInfo(
             key=dst_key, size=head.size, etag=_strip_etag(result.get("ETag")) or head.etag,
             modified=head.modified, version_id=head.version_id, metadata=head.metadata,
+        )
+
+    async def replace_metadata(
+        self, bucket: str, key: str, etag: str, metadata: Mapping[str, str], content_type: str | None
+    ) -> ObjectInfo:
+        """The object copied onto itself with ``metadata`` instead of its own: no content
+        moves. Only if it still is ``etag`` (else ``ConflictWriteError``)."""
+        kwargs: dict[str, Any] = {
+            "Bucket": bucket, "Key": key, "CopySource": {"Bucket": bucket, "Key": key},
+            "CopySourceIfMatch": f'"{etag}"', "MetadataDirective": "REPLACE", "Metadata": dict(metadata),
+        }
+        if content_type:
+            kwargs["ContentType"] = content_type
+        with self._errors(f"s3://{bucket}/{key}"):
+            response = await (await self.botocore_client()).copy_object(**kwargs)
+        result = response.get("CopyObjectResult", {})
+        modified = result.get("LastModified")
+        return ObjectInfo(
+            key=key, size=-1, etag=_strip_etag(result.get("ETag")) or etag,
+            modified=modified if isinstance(modified, datetime) else datetime.now().astimezone(),
+            version_id=response.get("VersionId"), metadata=dict(metadata),
         )
 
     # -- deleting ----------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Engine,
+    Integer,
     MetaData,
     String,
     Table,
@@ -39,7 +40,9 @@ from s3sync import errors
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added since schema 1, in order: a DB of an older schema gains them (NULL).
+ADDED_COLUMNS = {2: ("local_mode INTEGER", "remote_mode INTEGER", "remote_modified_ns BIGINT")}
 FLUSH_EVERY = 500
 
 metadata = MetaData()
@@ -54,6 +57,9 @@ entries = Table(
     Column("remote_etag", String, nullable=False),
     Column("remote_mtime_ns", BigInteger, nullable=False),
     Column("md5", String, nullable=True),
+    Column("local_mode", Integer, nullable=True),  # permission bits; NULL: not known
+    Column("remote_mode", Integer, nullable=True),  # the object's ``mode`` metadata
+    Column("remote_modified_ns", BigInteger, nullable=True),  # its LastModified; NULL: not known
 )
 
 # Folder markers (``photos/`` keys) the pair has seen: a marker makes its local folder
@@ -94,10 +100,10 @@ def row_to_base(row: Any) -> tuple[RelPath, BaseEntry]:
     Positional, in the table's column order: attribute access on a Row costs several µs
     a field, 0.2 s on a 5,000-file no-op.
     """
-    rel, local_size, local_mtime_ns, remote_size, remote_etag, remote_mtime_ns, md5 = row
+    rel, local_size, local_mtime_ns, remote_size, remote_etag, remote_mtime_ns, md5, local_mode, remote_mode, modified = row
     return RelPath(rel), BaseEntry(
-        LocalEntry(local_size, local_mtime_ns),
-        RemoteEntry(remote_size, remote_etag, remote_mtime_ns, None),
+        LocalEntry(local_size, local_mtime_ns, None, local_mode),
+        RemoteEntry(remote_size, remote_etag, remote_mtime_ns, None, modified or 0, remote_mode),
         md5,
     )
 
@@ -146,8 +152,16 @@ class StateStore:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 conn.exec_driver_sql("ROLLBACK")
             metadata.create_all(engine)
-            if version is None:
+            if version is not None and int(version) < SCHEMA_VERSION:
+                self._upgrade(int(version))
+            if version is None or int(version) < SCHEMA_VERSION:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _upgrade(self, version: int) -> None:
+        with self.engine.begin() as conn:
+            for since in range(version + 1, SCHEMA_VERSION + 1):
+                for column in ADDED_COLUMNS.get(since, ()):
+                    conn.exec_driver_sql(f"ALTER TABLE entries ADD COLUMN {column}")
 
     def _schema_version(self) -> str | None:
         with self.engine.connect() as conn:
@@ -205,7 +219,8 @@ class StateStore:
             # Straight from the sqlite3 cursor: SQLAlchemy's Row wrapping costs more than
             # the query on a 100,000-file pair.
             cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                "SELECT rel, local_size, local_mtime_ns, remote_size, remote_etag, remote_mtime_ns, md5 FROM entries"
+                "SELECT rel, local_size, local_mtime_ns, remote_size, remote_etag, remote_mtime_ns, md5,"
+                " local_mode, remote_mode, remote_modified_ns FROM entries"
             )
             return dict(map(row_to_base, cursor))
 
@@ -227,6 +242,9 @@ class StateStore:
             "remote_etag": base.remote.etag,
             "remote_mtime_ns": base.remote.mtime_ns,
             "md5": base.md5,
+            "local_mode": base.local.mode,
+            "remote_mode": base.remote.mode,
+            "remote_modified_ns": base.remote.modified_ns or None,
         }
         self._maybe_flush()
 

@@ -150,7 +150,8 @@ def _report(result: Result, as_json: bool) -> None:
     s = result.summary()
     parts = [f"{s[k]} {label}" for k, label in (
         ("upload", "uploaded"), ("download", "downloaded"), ("delete_local", "deleted locally"),
-        ("delete_remote", "deleted remotely"), ("conflict", "conflicts"), ("skipped", "skipped"),
+        ("delete_remote", "deleted remotely"), ("conflict", "conflicts"),
+        ("metadata", "permissions updated"), ("skipped", "skipped"),
         ("failed", "failed"),
     ) if s[k]]
     click.echo(f"{result.pair}: {', '.join(parts) or 'in sync, nothing to do'} ({s['seconds']} s)")

@@ -29,6 +29,7 @@ class ObjectInfo:
     modified: datetime
     version_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None  # filled only by HEAD/GET
 
 
 class Side(enum.Enum):
@@ -54,6 +55,10 @@ class RemoteEntry:
     etag: str
     mtime_ns: int  # from s3sync/rclone ``mtime`` metadata when known, else LastModified
     md5: str | None = None  # hex; from our metadata, or the ETag when it is a plain MD5
+    # LastModified as listed (0: unknown, as after our own PUT, whose reply has none): a
+    # metadata-only change (a chmod elsewhere) moves it and nothing else.
+    modified_ns: int = 0
+    mode: int | None = None  # permission bits of its ``mode`` metadata, where looked at
 
     @property
     def key_tag(self) -> tuple[int, str]:

@@ -97,6 +97,22 @@ class Displace:
 
 
 @dataclass(frozen=True, slots=True)
+class SetMode:
+    """Only the permissions changed: ``mode`` is carried to ``side``, no content moves.
+
+    ``local`` and ``remote`` are what both sides must still be (the remote one by ETag)."""
+
+    rel: RelPath
+    local: LocalEntry
+    remote: RemoteEntry
+    side: Side
+    mode: int
+    md5: str | None
+    reason: str
+    action = "metadata"
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """Both sides hold the same content: write the base row, move no data."""
 
@@ -122,9 +138,9 @@ class Skip:
     action = "skipped"
 
 
-Action = Upload | Download | DeleteLocal | DeleteRemote | Conflict | Displace | Record | Forget | Skip
+Action = Upload | Download | DeleteLocal | DeleteRemote | Conflict | Displace | SetMode | Record | Forget | Skip
 
-TRANSFERS = (Upload, Download, DeleteLocal, DeleteRemote, Conflict, Displace)
+TRANSFERS = (Upload, Download, DeleteLocal, DeleteRemote, Conflict, Displace, SetMode)
 # Actions that free a name: where a plan also creates something at or below that name,
 # they must be done first (a file deleted before a folder of its name is made).
 FREEING = (DeleteLocal, DeleteRemote, Displace)

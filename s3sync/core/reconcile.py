@@ -35,6 +35,7 @@ from s3sync.core.plan import (
     Plan,
     Preserve,
     Record,
+    SetMode,
     Skip,
     Upload,
 )
@@ -63,6 +64,8 @@ class Options:
     # The local side ignores case (macOS, Windows): names equal but for case are one file
     # there, so only one of them may be written or deleted locally.
     casefold: bool = False
+    # File modes are part of a file: a change of them alone is carried to the other side.
+    permissions: bool = False
 
 
 class Change(enum.Enum):
@@ -315,11 +318,21 @@ def _decide(
     lc = classify_local(row, here, options.checksum)
     rc = classify_remote(row, there)
     if lc.unchanged and rc.unchanged:
+        assert row is not None
+        assert here is not None
+        assert there is not None
+        mode = _mode_change(rel, row, here, there, options) if options.permissions else None
+        if mode is not None:
+            return mode
         if lc is Change.TOUCHED or rc is Change.TOUCHED:
-            assert here is not None
-            assert there is not None
-            assert row is not None
             return Record(rel, here, there, row.md5, "metadata changed, content equal")
+        if (there.modified_ns and there.modified_ns != row.remote.modified_ns) or (
+            here.mode is not None and here.mode != row.local.mode
+        ):
+            # What the base did not know yet (the LastModified of our own upload, the
+            # mode of a row from before modes were kept): recorded, so that a later
+            # change of it can be seen.
+            return Record(rel, here, there, row.md5, "metadata recorded, nothing changed")
         return None
     if lc is Change.DELETED and rc is Change.DELETED:
         return Forget(rel, "deleted on both sides")
@@ -333,6 +346,29 @@ def _decide(
     if options.mode is Mode.PULL:
         return _pull(rel, row, here, there, lc, rc, options)
     return _both(rel, row, here, there, lc, rc, options, taken)
+
+
+def _mode_change(
+    rel: RelPath, row: BaseEntry, here: LocalEntry, there: RemoteEntry, options: Options
+) -> SetMode | Record | None:
+    """Content equal on both sides, permissions changed on one: carry them over.
+
+    A side's mode changed when it differs from the base's (an unknown one, None, never
+    counts as a change). Changed on both sides, the local mode wins in two-way mode;
+    push and pull make the destination match the source.
+    """
+    mine = here.mode is not None and row.local.mode is not None and here.mode != row.local.mode
+    theirs = there.mode is not None and there.mode != row.remote.mode
+    if not mine and not theirs:
+        return None
+    if mine and theirs and here.mode == there.mode:
+        return Record(rel, here, there, row.md5, "same permissions changed on both sides")
+    to_remote = options.mode is Mode.PUSH or (options.mode is Mode.BOTH and mine)
+    if to_remote and here.mode is not None:
+        return SetMode(rel, here, there, Side.REMOTE, here.mode, row.md5, "permissions changed locally")
+    if there.mode is not None and options.mode is not Mode.PUSH:
+        return SetMode(rel, here, there, Side.LOCAL, there.mode, row.md5, "permissions changed remotely")
+    return None
 
 
 def _both(

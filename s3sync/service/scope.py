@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from s3sync import errors
 from s3sync.adapters import localfs
 from s3sync.adapters.listing import Listed
-from s3sync.adapters.s3 import S3Store, content_md5, mtime_ns_of, plain_md5
+from s3sync.adapters.s3 import S3Store, plain_md5, remote_entry_of
 from s3sync.adapters.statedb import StateStore, entries, row_to_base
 from s3sync.core import safety
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
@@ -284,7 +284,7 @@ class ScopedSync(PairSync):
         elif not stat.S_ISREG(st.st_mode):
             view.skip(disk, "not a regular file")
         elif not self.filter.excluded_file(nfc(disk)):
-            view.add(disk, LocalEntry(st.st_size, st.st_mtime_ns))
+            view.add(disk, LocalEntry(st.st_size, st.st_mtime_ns, mode=st.st_mode & 0o777))
 
     def _look_at_folder(self, disk: str, view: LocalView) -> None:
         rel = RelPath(nfc(disk))
@@ -331,7 +331,7 @@ class ScopedSync(PairSync):
 
     # -- remote side -------------------------------------------------------------
 
-    async def _poll_listing(self, tags: Mapping[RelPath, tuple[int, str]]) -> RemoteView:
+    async def _poll_listing(self, tags: Mapping[RelPath, tuple[int, str, int | None]]) -> RemoteView:
         """The whole prefix, complete, compared with the base as it streams in."""
         view = RemoteView(tags)
         cut = len(self.spec.prefix)
@@ -363,7 +363,7 @@ class ScopedSync(PairSync):
             async with slots:
                 info = await self.store.head(self.spec.bucket, self.spec.prefix + rel)
             if info is not None:
-                found[rel] = RemoteEntry(info.size, info.etag, mtime_ns_of(info), content_md5(info))
+                found[rel] = remote_entry_of(info)
 
         await asyncio.gather(*(head(r) for r in rels))
         return found
@@ -393,7 +393,7 @@ class RemoteView:
     its remote entry, where a pass needs it, is the base row's, which is the same thing.
     """
 
-    def __init__(self, tags: Mapping[RelPath, tuple[int, str]]) -> None:
+    def __init__(self, tags: Mapping[RelPath, tuple[int, str, int | None]]) -> None:
         self._tags = tags
         self.entries: dict[RelPath, RemoteEntry] = {}
         self.key_names: dict[RelPath, str] = {}
@@ -402,7 +402,11 @@ class RemoteView:
 
     def add(self, name: str, listed: Listed, hidden: Filter) -> None:
         size, etag = listed.size, listed.etag
-        if self._tags.get(RelPath(name)) == (size, etag) and RelPath(name) not in self.collided:
+        tag = self._tags.get(RelPath(name))
+        # Equal to its row: same size and ETag, and the same LastModified where the row
+        # knows it (else a chmod elsewhere, a metadata-only change, would go unseen).
+        if (tag is not None and tag[:2] == (size, etag) and (not tag[2] or tag[2] == listed.modified_ns)
+                and RelPath(name) not in self.collided):
             if RelPath(name) in self.entries:  # its other spelling came first
                 self._collide(RelPath(name))
             else:
@@ -416,7 +420,8 @@ class RemoteView:
         if rel in self.entries or rel in self.unchanged or rel in self.collided:
             self._collide(rel)
             return
-        self.entries[rel] = RemoteEntry(size, etag, listed.modified_ns, plain_md5(etag))
+        modified = listed.modified_ns
+        self.entries[rel] = RemoteEntry(size, etag, modified, plain_md5(etag), modified)
         if rel != name:
             self.key_names[rel] = name
 
@@ -470,14 +475,14 @@ def _count_rows(state: StateStore) -> int:
         return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
 
 
-def _remote_tags(state: StateStore) -> dict[RelPath, tuple[int, str]]:
+def _remote_tags(state: StateStore) -> dict[RelPath, tuple[int, str, int | None]]:
     # Every poll reads every row: the plain DB-API cursor is several times cheaper
     # than SQLAlchemy's result rows here.
     raw = state.engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("SELECT rel, remote_size, remote_etag FROM entries")
-        return {RelPath(rel): (size, etag) for rel, size, etag in cursor.fetchall()}
+        cursor.execute("SELECT rel, remote_size, remote_etag, remote_modified_ns FROM entries")
+        return {RelPath(rel): (size, etag, modified) for rel, size, etag, modified in cursor.fetchall()}
     finally:
         raw.close()
 

@@ -112,3 +112,45 @@ def test_folder_markers_become_folders_once_and_never_files(pairs: tuple[Pair, P
     assert "folder marker" not in result.err
     assert not a.path("docs").exists()
     assert set(a.listing()) == {"keep.txt", "photos/", "photos/2026/", "docs/"}
+
+
+def test_a_chmod_alone_travels_both_ways_without_moving_data(pairs: tuple[Pair, Pair]) -> None:
+    a, b = pairs
+    a.write("run.sh", b"#!/bin/sh\n").chmod(0o644)
+    a.write("other.txt", b"o")
+    assert counts(a.sync_json()) == {"upload": 2}
+    assert counts(b.sync_json()) == {"download": 2}
+    assert counts(a.sync_json()) == {}  # records what the upload's reply did not tell
+
+    a.path("run.sh").chmod(0o755)
+    summary = a.sync_json()
+    assert (counts(summary), summary["metadata"], summary["bytes_up"], summary["bytes_down"]) == ({}, 1, 0, 0)
+    head = a.s3.head_object(Bucket=a.bucket, Key=a.key("run.sh"))
+    assert head["Metadata"]["mode"] == "100755"
+    assert "mtime" in head["Metadata"]
+    assert "md5chksum" in head["Metadata"], "the rest of the metadata is kept"
+    assert head["ContentType"] == "text/x-sh"
+
+    summary = b.sync_json()
+    assert (counts(summary), summary["metadata"], summary["bytes_up"], summary["bytes_down"]) == ({}, 1, 0, 0)
+    assert mode(b.path("run.sh")) == 0o755
+    assert counts(a.sync_json()) == {}
+    assert counts(b.sync_json()) == {}
+
+    b.path("run.sh").chmod(0o700)
+    assert b.sync_json()["metadata"] == 1
+    summary = a.sync_json()
+    assert (summary["metadata"], summary["bytes_down"]) == (1, 0)
+    assert mode(a.path("run.sh")) == 0o700
+    assert a.path("run.sh").read_bytes() == b"#!/bin/sh\n"
+
+
+def test_a_chmod_is_not_carried_with_no_permissions(pairs: tuple[Pair, Pair]) -> None:
+    a, _ = pairs
+    a.write("run.sh", b"#!/bin/sh\n").chmod(0o644)
+    a.write("other.txt", b"o")
+    a.sync_json("--no-permissions")
+    a.path("run.sh").chmod(0o755)
+    summary = a.sync_json("--no-permissions")
+    assert (counts(summary), summary["metadata"]) == ({}, 0)
+    assert "mode" not in a.s3.head_object(Bucket=a.bucket, Key=a.key("run.sh"))["Metadata"]

@@ -61,7 +61,7 @@ class Pair:
             return {}
         summary = result.summary()
         return {k: v for k, v in summary.items() if k in ("upload", "download", "delete_local",
-                                                            "delete_remote", "conflict", "failed") and v}
+                                                            "delete_remote", "conflict", "metadata", "failed") and v}
 
     def put(self, name: str, body: bytes) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=PREFIX + name, Body=body)

@@ -76,7 +76,7 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 
 
 def test_a_poll_keeps_only_keys_that_differ_from_the_base() -> None:
-    tags = {RelPath("same"): (1, "e1"), RelPath("edited"): (2, "e2"), RelPath("gone"): (4, "e4")}
+    tags = {RelPath("same"): (1, "e1", None), RelPath("edited"): (2, "e2", None), RelPath("gone"): (4, "e4", None)}
     view = RemoteView(tags)
     for name, size, etag in [("same", 1, "e1"), ("edited", 2, "e2-new"), ("new", 3, "e3"), ("a/", 0, "e")]:
         view.add(name, Listed(name, size, etag, EPOCH), Filter([], OwnNames(b"")))
@@ -99,7 +99,7 @@ def test_two_keys_with_one_normalised_name_are_left_alone() -> None:
 
 def test_a_twin_listed_before_the_synced_name_is_still_a_collision() -> None:
     # NFD sorts before NFC ("e" < "\u00e9"): the synced name comes second, equal to its row.
-    view = RemoteView({RelPath("caf\u00e9"): (1, "a")})
+    view = RemoteView({RelPath("caf\u00e9"): (1, "a", None)})
     view.add("cafe\u0301", Listed("cafe\u0301", 1, "b", EPOCH), Filter([], OwnNames(b"")))
     view.add("caf\u00e9", Listed("caf\u00e9", 1, "a", EPOCH), Filter([], OwnNames(b"")))
     assert view.collided == {"caf\u00e9"}

@@ -1,0 +1,45 @@
+"""A chmod reaches the other side through polls and watch passes too (issue 13)."""
+
+from __future__ import annotations
+
+import stat
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from s3sync.adapters.s3 import S3Store
+from s3sync.engine import PairSpec, Result
+from s3sync.service.scope import Scope, ScopedSync
+from tests.e2e.sync_helpers import wait_for
+from tests.service.test_scoped_names import PREFIX, Pair, full, pair, poll
+
+__all__ = ["pair"]  # the fixture
+
+
+def watch_script(store: S3Store, spec: PairSpec, state: Path) -> Coroutine[Any, Any, Result]:
+    return ScopedSync(store, spec, state, Scope(files={"run.sh"})).run()
+
+
+def test_a_remote_chmod_is_applied_by_a_poll_and_a_local_one_goes_up_by_a_watch_pass(pair: Pair) -> None:
+    script = pair.root / "run.sh"
+    script.write_bytes(b"#!/bin/sh\n")
+    script.chmod(0o644)
+    assert pair.run(full) == {"upload": 1}
+    assert pair.run(full) == {}  # the upload's LastModified is recorded
+
+    key = PREFIX + "run.sh"
+    head = pair.s3.head_object(Bucket=pair.bucket, Key=key)
+    # LastModified has whole seconds: a chmod elsewhere is seen once it lands in a later one.
+    uploaded = head["LastModified"].timestamp()
+    wait_for(lambda: time.time() >= uploaded + 1, 5, "the next second")
+    pair.s3.copy_object(Bucket=pair.bucket, Key=key, CopySource={"Bucket": pair.bucket, "Key": key},
+                        MetadataDirective="REPLACE", Metadata={**head["Metadata"], "mode": "100750"})
+    assert pair.run(poll) == {"metadata": 1}
+    assert stat.S_IMODE(script.stat().st_mode) == 0o750
+    assert script.read_bytes() == b"#!/bin/sh\n"
+
+    script.chmod(0o700)
+    assert pair.run(watch_script) == {"metadata": 1}
+    assert pair.s3.head_object(Bucket=pair.bucket, Key=key)["Metadata"]["mode"] == "100700"
+    assert pair.run(poll) == {}
