@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,21 @@ def test_a_chmod_is_not_carried_with_no_permissions(pairs: tuple[Pair, Pair]) ->
     summary = a.sync_json("--no-permissions")
     assert (counts(summary), summary["metadata"]) == ({}, 0)
     assert "mode" not in a.s3.head_object(Bucket=a.bucket, Key=a.key("run.sh"))["Metadata"]
+
+
+def test_a_state_db_of_schema_1_gains_the_new_columns_and_keeps_its_rows(pairs: tuple[Pair, Pair]) -> None:
+    a, _ = pairs
+    a.write("x.txt", b"x")
+    a.write("y.txt", b"y")
+    assert counts(a.sync_json()) == {"upload": 2}
+    (db,) = a.state.glob("*.db")
+    with sqlite3.connect(db) as conn:  # what s3sync before modes left
+        for column in ("local_mode", "remote_mode", "remote_modified_ns"):
+            conn.execute(f"ALTER TABLE entries DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    assert counts(a.sync_json()) == {}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        rows = conn.execute("SELECT rel, local_mode, remote_modified_ns FROM entries ORDER BY rel").fetchall()
+    assert [(rel, mode is not None, modified is not None) for rel, mode, modified in rows] == [
+        ("x.txt", True, True), ("y.txt", True, True)]
