@@ -403,6 +403,7 @@ class AsyncClient:
         follow_symlinks: bool = False,
         trash: bool = True,
         permissions: bool = True,
+        empty_dirs: bool = False,
         concurrency: int = 64,
         dry_run: bool = False,
         force: bool = False,
@@ -434,6 +435,7 @@ class AsyncClient:
             follow_symlinks=follow_symlinks,
             trash=trash,
             permissions=permissions,
+            empty_dirs=empty_dirs,
             concurrency=concurrency,
         )
         result = await self.run_pair(spec, state_dir, dry_run=dry_run, force=force, wait=wait)
@@ -675,6 +677,7 @@ class Client:
         follow_symlinks: bool = False,
         trash: bool = True,
         permissions: bool = True,
+        empty_dirs: bool = False,
         concurrency: int = 64,
         dry_run: bool = False,
         force: bool = False,
@@ -685,7 +688,8 @@ class Client:
         return self._call(
             self._async.sync, local, remote, mode=mode, no_delete=no_delete,
             conflict=conflict, max_delete=max_delete, exclude=exclude, checksum=checksum,
-            follow_symlinks=follow_symlinks, trash=trash, permissions=permissions, concurrency=concurrency,
+            follow_symlinks=follow_symlinks, trash=trash, permissions=permissions, empty_dirs=empty_dirs,
+            concurrency=concurrency,
             dry_run=dry_run, force=force, wait=wait, state_dir=state_dir, name=name,
         )
 

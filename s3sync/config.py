@@ -57,6 +57,7 @@ class SyncOptions(_Model):
     trash: bool = True
     follow_symlinks: bool = False
     permissions: bool = True  # file modes travel as rclone's `mode` metadata
+    empty_dirs: bool = False  # empty folders travel as folder markers (`name/` keys)
     content_type: ContentTypes = "guess"  # uploads carry a Content-Type guessed from the name
     interval: Period = 30.0
     settle: Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)] = 1.0

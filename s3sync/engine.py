@@ -41,6 +41,7 @@ from s3sync.core.reconcile import (
 )
 from s3sync.executor import Executor, Tally, Target
 from s3sync.filters import Filter
+from s3sync.markers import carry_folders
 from s3sync.snapshot import RemoteListing, Snapshots, carry_remote_metadata, reuse_recorded_hashes
 
 log = structlog.get_logger()
@@ -206,7 +207,10 @@ class PairSync:
             support=support,
         )
         tally = await executor.run([*snaps.retired, *plan])
-        self._make_marked_folders(state, snaps.markers)
+        chosen = self.spec.options
+        await carry_folders(self.store, state, snaps, root=self.spec.local_root, bucket=self.spec.bucket,
+                            prefix=self.spec.prefix, mode=chosen.mode, no_delete=chosen.no_delete,
+                            empty_dirs=chosen.empty_dirs)
         self._record_identity(state)
         result = Result(self.spec.name, tally, time.monotonic() - started, False, None, snaps.skipped)
         state.set_json("last_run", {"finished": time.time(), **result.summary()})
@@ -236,19 +240,6 @@ class PairSync:
                         "client in the moment between listing and writing cannot be detected")
         state.set_json("write_support", {"endpoint": endpoint, "probed": time.time(), **support.as_dict()})
         return support
-
-    def _make_marked_folders(self, state: StateStore, markers: set[RelPath] | None) -> None:
-        """A folder marker new since the last sync makes its folder here (never in push
-        mode); one that is gone is forgotten. Folders are never removed for a marker."""
-        if markers is None or self.spec.options.mode == "push":
-            return
-        seen = state.load_markers()
-        for rel in sorted(markers - seen):
-            try:
-                localfs.make_folders(self.spec.local_root, self.spec.local_root / rel)
-            except errors.LocalIOError as exc:
-                log.warning("path_skipped", key=self.spec.prefix + rel + "/", reason=str(exc))
-        state.set_markers(markers - seen, seen - markers)
 
     def _state_inside_root(self) -> str | None:
         """The state dir relative to the root, when it lies inside (say the root is a home
@@ -337,7 +328,8 @@ class PairSync:
                 del base[rel]
                 retired.append(Forget(rel, "excluded"))
         snaps = Snapshots(base, scan.entries, listed.entries, retired, [*scan.skipped, *listed.skipped],
-                          scan.disk_names, scan.temp_files, listed.key_names, listed.markers)
+                          scan.disk_names, scan.temp_files, listed.key_names, listed.markers,
+                          scan.folders, scan.empty)
         # A path the scan skipped (unreadable folder, symlink not followed, FIFO, file we
         # could not stat) or two keys of one name are unknown, not deleted. Below a
         # symlinked folder that matters twice: its base rows must not become remote

@@ -225,10 +225,10 @@ class Executor:
             after = localfs.stat_entry(path)
             if localfs.same_file_state(before, after) and not await self._racy_mismatch(path, before, info):
                 md5 = content_md5(info)
-                # The PUT's reply tells no LastModified: the next listing's is recorded.
                 mode = before.mode if self.t.permissions else None
                 size = info.size if info.size >= 0 else before.size
-                row = BaseEntry(before, RemoteEntry(size, info.etag, before.mtime_ns, md5, 0, mode), md5)
+                written = int(info.modified.timestamp()) * 1_000_000_000  # the reply's Date
+                row = BaseEntry(before, RemoteEntry(size, info.etag, before.mtime_ns, md5, written, mode), md5)
                 self.state.put(rel, row)
                 self.tally.bytes_up += before.size
                 self._on_progress(0, before.size)
@@ -388,11 +388,11 @@ class Executor:
         localfs.ensure_parent(dest, self.t.root)
         key = key or self.key(rel)
         tmp, info, md5 = await self.store.download_to_temp(
-            self.t.bucket, key, dest, listed=(remote.etag, remote.size), temp=localfs.temp_path(dest, self.t.own)
+            self.t.bucket, key, dest, listed=(remote.etag, remote.size), temp=localfs.temp_path(dest, self.t.own),
+            mode_for=lambda got: self._mode_for(got, dest),
         )
         try:
             current = localfs.stat_entry(dest)
-            os.chmod(tmp, self._mode_for(info, current))
             if not localfs.same_file_state(current, expect) and not (
                 current is None and expect is None
             ):
@@ -417,12 +417,13 @@ class Executor:
         log.info("file_downloaded", key=key, bytes=info.size)
         return row
 
-    def _mode_for(self, info: ObjectInfo, current: LocalEntry | None) -> int:
-        """The object's recorded permissions; else the replaced file's own; else a new
-        file's default (0666 less the umask). Owner and group are never applied."""
+    def _mode_for(self, info: ObjectInfo, dest: Path) -> int:
+        """The object's recorded permissions; else those of the file it replaces; else a
+        new file's default (0666 less the umask). Owner and group are never applied."""
         recorded = mode_of(info) if self.t.permissions else None
         if recorded is not None:
             return recorded
+        current = localfs.stat_entry(dest)
         if current is not None and current.mode is not None:
             return current.mode
         return localfs.NEW_FILE_MODE

@@ -33,6 +33,8 @@ class Snapshots:
     # every request for an object uses the key as listed.
     key_names: dict[RelPath, str] = field(default_factory=dict)
     markers: set[RelPath] | None = None  # the listing's folder markers; None: not listed whole
+    local_folders: set[RelPath] = field(default_factory=set)
+    local_empty: set[RelPath] = field(default_factory=set)
 
     def leave_alone(self, blocked: set[RelPath], links: set[RelPath], prefix: str) -> None:
         """Nothing at or below a ``blocked`` path or one of ``links`` (symlinks not
@@ -52,6 +54,7 @@ class Snapshots:
             del self.local[rel]
         if self.markers:
             self.markers = {rel for rel in self.markers if not _at_or_below(rel, blocked)}
+        self.local_empty = {rel for rel in self.local_empty if not _at_or_below(rel, blocked)}
         for rel in [r for r in self.remote if _at_or_below(r, blocked)]:
             del self.remote[rel]
             if rel not in blocked:
@@ -87,10 +90,11 @@ def reuse_recorded_hashes(snaps: Snapshots) -> None:
 
 def carry_remote_metadata(snaps: Snapshots, look_at_touched: bool) -> list[RelPath]:
     """An object listed as its base row knows it (name, size, ETag, LastModified) has the
-    row's mode: no HEAD. One whose LastModified moved while its content did not had its
-    metadata replaced (a chmod elsewhere): returned, to be looked at (HEAD), where
-    ``look_at_touched``. A row that does not know the LastModified (our own upload's)
-    counts as knowing it: the plan records it."""
+    row's mode: no HEAD. One whose LastModified moved on while its content did not had
+    its metadata replaced (a chmod elsewhere): returned, to be looked at (HEAD), where
+    ``look_at_touched``. Our own upload's row has the time of the PUT's reply, which may
+    be a second short of the LastModified: a second's difference is no change (the plan
+    records the listed one)."""
     touched: list[RelPath] = []
     remote = snaps.remote
     for rel, row in snaps.base.items():
@@ -98,7 +102,7 @@ def carry_remote_metadata(snaps: Snapshots, look_at_touched: bool) -> list[RelPa
         if entry is None or entry.etag != row.remote.etag or entry.size != row.remote.size:
             continue
         known = row.remote.modified_ns
-        if look_at_touched and known and entry.modified_ns and entry.modified_ns != known:
+        if look_at_touched and known and entry.modified_ns > known + 1_000_000_000:
             touched.append(rel)
         elif entry.mode != row.remote.mode:
             remote[rel] = dataclasses.replace(entry, mode=row.remote.mode)

@@ -63,6 +63,8 @@ class Scan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     unreadable: list[RelPath] = field(default_factory=list)  # folders whose content is unknown
     links: list[RelPath] = field(default_factory=list)  # symlinks not followed
+    folders: set[RelPath] = field(default_factory=set)  # every folder walked, the root aside
+    empty: set[RelPath] = field(default_factory=set)  # those of them with no entry at all
     temp_files: list[Path] = field(default_factory=list)
 
 
@@ -88,6 +90,10 @@ def scan(
             result.unreadable.append(RelPath(nfc(folder)))
             result.skipped.append((folder + "/", f"unreadable folder: {exc.strerror}"))
             continue
+        if folder:
+            result.folders.add(RelPath(nfc(folder)))
+            if not items:
+                result.empty.add(RelPath(nfc(folder)))
         for item in items:
             _visit(root, folder, item, excluded, is_temp, follow_symlinks, result, stack, seen_dirs)
     return result

@@ -285,7 +285,18 @@ def _response_of(headers: Mapping[str, str]) -> dict[str, Any]:
         "VersionId": headers.get("x-amz-version-id"),
         "ServerSideEncryption": headers.get("x-amz-server-side-encryption"),
         "SSECustomerAlgorithm": headers.get("x-amz-server-side-encryption-customer-algorithm"),
+        "ResponseMetadata": {"HTTPHeaders": {"date": headers.get("date")}},
     }
+
+
+def _written_at(response: Mapping[str, Any]) -> datetime:
+    """When the server wrote an object, from its reply's Date header: a PUT's reply has no
+    Last-Modified, and that header is the same server clock (seconds, like a listing)."""
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if date:
+        with contextlib.suppress(TypeError, ValueError):
+            return parsedate_to_datetime(date)
+    return datetime.now().astimezone()
 
 
 def _etag_contradicts(etag: str, sent_md5: str, response: Mapping[str, Any]) -> bool:
@@ -688,7 +699,7 @@ class S3Store:
                     key=key,
                     size=len(data),
                     etag=etag or digest.hexdigest(),
-                    modified=datetime.now().astimezone(),
+                    modified=_written_at(response),
                     version_id=response.get("VersionId"),
                     metadata=kwargs["Metadata"],
                 )
@@ -812,7 +823,7 @@ class S3Store:
             etag = head.etag if head else ""
         return ObjectInfo(
             key=key, size=size if size is not None else -1, etag=etag,
-            modified=datetime.now().astimezone(), version_id=response.get("VersionId"),
+            modified=_written_at(response), version_id=response.get("VersionId"),
             metadata=dict(metadata),
         )
 
@@ -972,7 +983,7 @@ class S3Store:
 
     async def download_to_temp(
         self, bucket: str, key: str, dest: Path, *, listed: tuple[str, int] | None = None,
-        temp: Path | None = None,
+        temp: Path | None = None, mode_for: Callable[[ObjectInfo], int] | None = None,
     ) -> tuple[Path, ObjectInfo, str]:
         """Fetch the object into a new temp file beside ``dest``; verify it; return it.
 
@@ -982,22 +993,25 @@ class S3Store:
         whatever the GET's own headers claim (an object whose MD5 is unknown has no
         other check against a short body). A large listed object is fetched in parts.
         ``temp``: the temp file's path (a sync's carries its pair's tag), else a new name.
+        ``mode_for``: the permission bits the file gets, from what the GET described (set
+        in the thread that flushes it: a chmod on the event loop waits for the journal).
         """
         tmp = temp or temp_path_for(dest)
         try:
             if listed is not None and listed[1] >= MULTIPART_THRESHOLD:
                 try:
-                    return await self._download_in_parts(bucket, key, tmp, listed)
+                    return await self._download_in_parts(bucket, key, tmp, listed, mode_for)
                 except _RangesUnusable:
                     tmp.unlink(missing_ok=True)
-            return await self._download_whole(bucket, key, tmp, listed)
+            return await self._download_whole(bucket, key, tmp, listed, mode_for)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
 
     async def _download_in_parts(
-        self, bucket: str, key: str, tmp: Path, listed: tuple[str, int]
+        self, bucket: str, key: str, tmp: Path, listed: tuple[str, int],
+        mode_for: Callable[[ObjectInfo], int] | None,
     ) -> tuple[Path, ObjectInfo, str]:
         """Ranged GETs side by side, each part written at its offset: one GET stream
         goes at one connection's pace, half of what a large file can get. Every part
@@ -1030,7 +1044,7 @@ class S3Store:
                 await self._side_by_side(starts(), fetch)
             finally:
                 await flusher.done()
-            await _to_thread_to_the_end(os.fsync, out.fileno())
+            await _to_thread_to_the_end(_flush, out.fileno(), mode_for(first[0]) if mode_for else None)
         md5 = digest.hexdigest()
         _verify(where, first[0], size, md5, listed)
         return tmp, first[0], md5
@@ -1062,20 +1076,22 @@ class S3Store:
         return dataclasses.replace(info, size=total), data
 
     async def _download_whole(
-        self, bucket: str, key: str, tmp: Path, listed: tuple[str, int] | None
+        self, bucket: str, key: str, tmp: Path, listed: tuple[str, int] | None,
+        mode_for: Callable[[ObjectInfo], int] | None,
     ) -> tuple[Path, ObjectInfo, str]:
         where = f"s3://{bucket}/{key}"
         with self._errors(where):
             async with self._get(bucket, key) as (info, chunks):
+                mode = mode_for(info) if mode_for else None
                 if 0 < info.size < OFFLOAD_BYTES:
                     body = b"".join([chunk async for chunk in chunks])
                     md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
                     _verify(where, info, len(body), md5, listed)
                     # Off the event loop: there, each file's fsync, and every open
                     # queued behind the journal it flushes, stalled all transfers.
-                    await _to_thread_to_the_end(_write_new_file, tmp, body)
+                    await _to_thread_to_the_end(_write_new_file, tmp, body, mode)
                     return tmp, info, md5
-                written, md5 = await _stream_into_new_file(tmp, chunks)
+                written, md5 = await _stream_into_new_file(tmp, chunks, mode)
         _verify(where, info, written, md5, listed)
         return tmp, info, md5
 
@@ -1208,14 +1224,23 @@ async def _to_thread_to_the_end(func: Callable[..., T], *args: Any) -> T:
         raise
 
 
-def _write_new_file(tmp: Path, body: bytes) -> None:
+def _write_new_file(tmp: Path, body: bytes, mode: int | None = None) -> None:
     with _create_exclusive(tmp) as out:
         out.write(body)
         out.flush()
-        os.fsync(out.fileno())
+        _flush(out.fileno(), mode)
 
 
-async def _stream_into_new_file(tmp: Path, chunks: AsyncIterator[bytes]) -> tuple[int, str]:
+def _flush(fd: int, mode: int | None) -> None:
+    """Give the new file its permission bits (where chosen), then flush it to disk."""
+    if mode is not None:
+        os.fchmod(fd, mode)
+    os.fsync(fd)
+
+
+async def _stream_into_new_file(
+    tmp: Path, chunks: AsyncIterator[bytes], mode: int | None = None
+) -> tuple[int, str]:
     """Write ``chunks`` to the new file ``tmp`` and flush it to disk; (bytes, MD5 hex)."""
     digest = hashlib.md5(usedforsecurity=False)
     written = 0
@@ -1242,7 +1267,7 @@ async def _stream_into_new_file(tmp: Path, chunks: AsyncIterator[bytes]) -> tupl
             if pending is not None:
                 await pending  # never close the file under a writing thread
         out.flush()
-        await _to_thread_to_the_end(os.fsync, out.fileno())
+        await _to_thread_to_the_end(_flush, out.fileno(), mode)
     return written, digest.hexdigest()
 
 

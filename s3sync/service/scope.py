@@ -405,7 +405,7 @@ class RemoteView:
         tag = self._tags.get(RelPath(name))
         # Equal to its row: same size and ETag, and the same LastModified where the row
         # knows it (else a chmod elsewhere, a metadata-only change, would go unseen).
-        if (tag is not None and tag[:2] == (size, etag) and (not tag[2] or tag[2] == listed.modified_ns)
+        if (tag is not None and tag[:2] == (size, etag) and (not tag[2] or listed.modified_ns <= tag[2] + 10**9)
                 and RelPath(name) not in self.collided):
             if RelPath(name) in self.entries:  # its other spelling came first
                 self._collide(RelPath(name))

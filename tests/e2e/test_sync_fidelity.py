@@ -173,3 +173,32 @@ def test_a_state_db_of_schema_1_gains_the_new_columns_and_keeps_its_rows(pairs: 
         rows = conn.execute("SELECT rel, local_mode, remote_modified_ns FROM entries ORDER BY rel").fetchall()
     assert [(rel, mode is not None, modified is not None) for rel, mode, modified in rows] == [
         ("x.txt", True, True), ("y.txt", True, True)]
+
+
+def test_empty_folders_travel_both_ways_as_markers(pairs: tuple[Pair, Pair]) -> None:
+    a, b = pairs
+    a.write("keep.txt", b"k")
+    a.path("empty/inner").mkdir(parents=True)
+    a.path("full").mkdir()
+    a.write("full/f.txt", b"f")
+    a.sync_json("--empty-dirs")
+    assert set(a.listing()) == {"keep.txt", "full/f.txt", "empty/inner/"}
+    b.sync_json("--empty-dirs")
+    assert b.path("empty/inner").is_dir()
+    assert set(b.local()) == {"keep.txt", "full/f.txt"}
+
+    b.path("empty/inner").rmdir()  # removed on one side...
+    b.sync_json("--empty-dirs")
+    assert "empty/inner/" not in a.listing()
+    a.sync_json("--empty-dirs")
+    assert not a.path("empty/inner").exists(), "...and on the other, while empty"
+
+    a.path("gone").mkdir()
+    a.sync_json("--empty-dirs")
+    b.sync_json("--empty-dirs")
+    b.write("gone/new.txt", b"written before the marker went")
+    a.path("gone").rmdir()
+    a.sync_json("--empty-dirs")
+    b.sync_json("--empty-dirs")
+    assert b.path("gone/new.txt").read_bytes() == b"written before the marker went"
+    assert "gone/new.txt" in a.listing(), "never its content"

@@ -30,9 +30,10 @@ def test_a_remote_chmod_is_applied_by_a_poll_and_a_local_one_goes_up_by_a_watch_
 
     key = PREFIX + "run.sh"
     head = pair.s3.head_object(Bucket=pair.bucket, Key=key)
-    # LastModified has whole seconds: a chmod elsewhere is seen once it lands in a later one.
+    # LastModified has whole seconds, and our upload's row the time of its reply: a chmod
+    # elsewhere is seen once it lands more than a second after the write it follows.
     uploaded = head["LastModified"].timestamp()
-    wait_for(lambda: time.time() >= uploaded + 1, 5, "the next second")
+    wait_for(lambda: time.time() >= uploaded + 2, 5, "two seconds after the upload")
     pair.s3.copy_object(Bucket=pair.bucket, Key=key, CopySource={"Bucket": pair.bucket, "Key": key},
                         MetadataDirective="REPLACE", Metadata={**head["Metadata"], "mode": "100750"})
     assert pair.run(poll) == {"metadata": 1}
