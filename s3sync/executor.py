@@ -384,7 +384,9 @@ class Executor:
         self, rel: RelPath, remote: RemoteEntry, expect: LocalEntry | None, preserve: Preserve,
         *, key: str | None = None,
     ) -> BaseEntry:
-        dest = self.local_path(rel)
+        # ensure_parent checks (and makes) every folder on the way, refusing a symlink as
+        # local_path would: one look at each, not two.
+        dest = self.t.root / self.t.disk_names.get(rel, rel)
         localfs.ensure_parent(dest, self.t.root)
         key = key or self.key(rel)
         tmp, info, md5 = await self.store.download_to_temp(

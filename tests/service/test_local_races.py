@@ -36,16 +36,22 @@ def syncer(s3server: S3Server, bucket: str, root: Path, state: Path, **options: 
     return sync
 
 
+def synced_pair(s3server: S3Server, bucket: str, tmp: Path, **options: Any) -> tuple[Path, Callable[[], Result]]:
+    """A root holding doc.txt (v1) and a bystander, synced once; (root, its sync)."""
+    root = tmp / "root"
+    root.mkdir()
+    (root / "keep.txt").write_bytes(b"keep")
+    (root / "doc.txt").write_bytes(b"v1")
+    sync = syncer(s3server, bucket, root, tmp / "state", **options)
+    sync()
+    return root, sync
+
+
 def test_a_version_already_kept_as_a_copy_is_not_copied_again(
     s3server: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s3 = s3server.client()
-    root, state = tmp_path / "root", tmp_path / "state"
-    root.mkdir()
-    (root / "keep.txt").write_bytes(b"keep")
-    (root / "doc.txt").write_bytes(b"v1")
-    sync = syncer(s3server, bucket, root, state)
-    sync()
+    root, sync = synced_pair(s3server, bucket, tmp_path)
     s3.put_object(Bucket=bucket, Key=PREFIX + "doc.txt", Body=b"v2 from the bucket")
     fetch = S3Store.download_to_temp
 
@@ -82,12 +88,7 @@ def test_a_write_between_the_look_and_the_delete_is_never_deleted(
     s3server: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trash: bool
 ) -> None:
     s3 = s3server.client()
-    root, state = tmp_path / "root", tmp_path / "state"
-    root.mkdir()
-    (root / "keep.txt").write_bytes(b"keep")
-    (root / "doc.txt").write_bytes(b"v1")
-    sync = syncer(s3server, bucket, root, state, trash=trash)
-    sync()
+    root, sync = synced_pair(s3server, bucket, tmp_path, trash=trash)
     s3.delete_object(Bucket=bucket, Key=PREFIX + "doc.txt")
     move = localfs.move_aside_if
 
