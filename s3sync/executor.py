@@ -63,6 +63,7 @@ RACY_SECONDS = 2.0  # an mtime this fresh may not show a write in the same clock
 # The local side of a base row that no file can match (size -1): the next run sees any
 # local version as an edit, never as "unchanged".
 NO_LOCAL_VERSION = LocalEntry(-1, 0)
+MAX_COPY_BYTES = 5 * 1024**3  # the most one CopyObject request copies
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,6 +480,11 @@ class Executor:
                 raise Stale("changed locally since planning")
             localfs.set_mode(path, a.mode)
             local = dataclasses.replace(local, mode=a.mode)
+        elif a.remote.size > MAX_COPY_BYTES:
+            # One CopyObject copies at most 5 GiB: such an object keeps its old mode, and
+            # the row records the new local one, so the run does not try again each time.
+            log.warning("mode_not_carried", key=self.key(a.rel), reason="objects over 5 GiB are not copied to change metadata")
+            local = a.local
         else:
             key = self.key(a.rel)
             head = await self.store.head(self.t.bucket, key)
