@@ -23,7 +23,7 @@ from pathlib import Path
 import structlog
 
 from s3sync import errors
-from s3sync.adapters import localfs
+from s3sync.adapters import atomic, localfs
 from s3sync.adapters.probe import WriteSupport, versioning_enabled
 from s3sync.adapters.s3 import (
     MODE_KEY,
@@ -406,8 +406,8 @@ class Executor:
             mtime = mtime_ns_of(info)
             try:
                 # Replaced only if still what was checked just now, in one step.
-                entry = localfs.install_if(tmp, dest, mtime, current)
-            except localfs.Changed:
+                entry = atomic.install_if(tmp, dest, mtime, current)
+            except atomic.Changed:
                 await self._keep_download_as_copy(rel, tmp, info, md5, key == self.key(rel))
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -444,8 +444,8 @@ class Executor:
         for _ in range(3):
             copy = await self._free_copy_name(rel)
             try:
-                localfs.install_if(tmp, self.local_path(copy), mtime_ns_of(info), None)
-            except localfs.Changed:
+                atomic.install_if(tmp, self.local_path(copy), mtime_ns_of(info), None)
+            except atomic.Changed:
                 continue  # the name was taken meanwhile
             if of_rel:
                 remote = RemoteEntry(info.size, info.etag, mtime_ns_of(info), md5)
@@ -465,7 +465,7 @@ class Executor:
         if info.etag != expect.etag:
             tmp.unlink(missing_ok=True)
             raise Stale("changed remotely since planning")
-        localfs.install(tmp, dest, mtime_ns_of(info))
+        atomic.install(tmp, dest, mtime_ns_of(info))
         log.info("remote_version_trashed", key=self.key(rel), trash=str(dest))
 
     # -- permissions alone -----------------------------------------------------
@@ -514,7 +514,7 @@ class Executor:
         # is never deleted (it is put back, or kept in the trash).
         aside = (localfs.trash_slot(self.t.trash_root, self.t.stamp, rel) if self.t.use_trash
                  else localfs.temp_path(path, self.t.own))
-        if not localfs.move_aside_if(path, aside, expect):
+        if not atomic.move_aside_if(path, aside, expect):
             if aside.exists() and not self.t.use_trash:
                 localfs.move_to_trash(aside, self.t.trash_root, self.t.stamp, rel)
             raise Stale("changed locally while it was deleted; kept")

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from s3sync import errors
+from s3sync.adapters import atomic as installs
 from s3sync.adapters import localfs
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath
@@ -472,7 +473,7 @@ def test_a_file_written_just_before_the_replacing_rename_is_kept(
     user's write in between (the window a plain check-then-rename leaves) is never
     overwritten; the download stays in its temp file for a conflict copy."""
     if not atomic:
-        monkeypatch.setattr(localfs, "_renameat2", None)
+        monkeypatch.setattr(installs, "_renameat2", None)
     dest, tmp = tmp_path / "f.txt", tmp_path / ".f.txt.s3sync-tmp-00000000"
     dest.write_bytes(b"synced version")
     checked = localfs.stat_entry(dest)
@@ -480,13 +481,13 @@ def test_a_file_written_just_before_the_replacing_rename_is_kept(
     os.utime(dest, ns=(1, 1))
     dest.write_bytes(b"the user's edit, after the check")  # the window
     tmp.write_bytes(b"downloaded")
-    with pytest.raises(localfs.Changed):
-        localfs.install_if(tmp, dest, 5_000_000_000, checked)
+    with pytest.raises(installs.Changed):
+        installs.install_if(tmp, dest, 5_000_000_000, checked)
     assert dest.read_bytes() == b"the user's edit, after the check"
     assert tmp.read_bytes() == b"downloaded"
 
     now = localfs.stat_entry(dest)
-    entry = localfs.install_if(tmp, dest, 5_000_000_000, now)
+    entry = installs.install_if(tmp, dest, 5_000_000_000, now)
     assert dest.read_bytes() == b"downloaded"
     assert entry.mtime_ns == 5_000_000_000
     assert not tmp.exists()
@@ -494,9 +495,9 @@ def test_a_file_written_just_before_the_replacing_rename_is_kept(
     fresh, tmp2 = tmp_path / "new.txt", tmp_path / ".new.txt.s3sync-tmp-00000001"
     tmp2.write_bytes(b"downloaded new")
     fresh.write_bytes(b"the user created it meanwhile")
-    with pytest.raises(localfs.Changed):
-        localfs.install_if(tmp2, fresh, 1, None)
+    with pytest.raises(installs.Changed):
+        installs.install_if(tmp2, fresh, 1, None)
     assert fresh.read_bytes() == b"the user created it meanwhile"
     (tmp_path / "dir.txt").mkdir()
     with pytest.raises(errors.LocalIOError, match="a folder stands"):
-        localfs.install_if(tmp2, tmp_path / "dir.txt", 1, None)
+        installs.install_if(tmp2, tmp_path / "dir.txt", 1, None)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from s3sync.adapters import localfs
+from s3sync.adapters import atomic
 from s3sync.adapters.s3 import Connection, S3Store
 from s3sync.config import SyncOptions
 from s3sync.engine import PairSpec, PairSync, Result
@@ -90,14 +90,14 @@ def test_a_write_between_the_look_and_the_delete_is_never_deleted(
     s3 = s3server.client()
     root, sync = synced_pair(s3server, bucket, tmp_path, trash=trash)
     s3.delete_object(Bucket=bucket, Key=PREFIX + "doc.txt")
-    move = localfs.move_aside_if
+    move = atomic.move_aside_if
 
     def user_writes_first(path: Path, aside: Path, expect: Any) -> bool:
         (root / "doc.txt").write_bytes(b"v2, written right after the delete looked")
         return move(path, aside, expect)
 
     with monkeypatch.context() as patch:
-        patch.setattr(localfs, "move_aside_if", user_writes_first)
+        patch.setattr(atomic, "move_aside_if", user_writes_first)
         first = sync()
     assert first.tally.counts.get("delete_local") is None
     assert (root / "doc.txt").read_bytes() == b"v2, written right after the delete looked"
