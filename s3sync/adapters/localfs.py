@@ -19,7 +19,7 @@ from pathlib import Path
 
 from s3sync import errors
 from s3sync.adapters.s3 import file_md5
-from s3sync.core.model import LocalEntry
+from s3sync.core.model import PERMISSION_BITS, LocalEntry
 from s3sync.core.own import NONCE_HEX, TRASH_DIR, OwnNames
 from s3sync.core.paths import RelPath, nfc
 
@@ -160,7 +160,7 @@ def _visit(
         result.skipped.append((disk, "name collides with another after Unicode normalisation"))
         del result.entries[key]
         return
-    result.entries[key] = LocalEntry(st.st_size, st.st_mtime_ns, mode=st.st_mode & 0o777)
+    result.entries[key] = LocalEntry(st.st_size, st.st_mtime_ns, mode=PERMISSION_BITS[st.st_mode & 0o777])
     if rel != disk:
         result.disk_names[key] = disk
 
@@ -187,7 +187,7 @@ def stat_entry(path: Path) -> LocalEntry | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return LocalEntry(st.st_size, st.st_mtime_ns, mode=st.st_mode & 0o777)
+    return LocalEntry(st.st_size, st.st_mtime_ns, mode=PERMISSION_BITS[st.st_mode & 0o777])
 
 
 def _process_umask() -> int:

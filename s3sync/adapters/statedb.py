@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
 from s3sync import errors
-from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
+from s3sync.core.model import PERMISSION_BITS, BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath
 
 SCHEMA_VERSION = 2
@@ -102,10 +103,16 @@ def row_to_base(row: Any) -> tuple[RelPath, BaseEntry]:
     """
     rel, local_size, local_mtime_ns, remote_size, remote_etag, remote_mtime_ns, md5, local_mode, remote_mode, modified = row
     return RelPath(rel), BaseEntry(
-        LocalEntry(local_size, local_mtime_ns, None, local_mode),
-        RemoteEntry(remote_size, remote_etag, remote_mtime_ns, None, modified or 0, remote_mode),
+        LocalEntry(local_size, local_mtime_ns, None, None if local_mode is None else PERMISSION_BITS[local_mode & 0o777]),
+        RemoteEntry(remote_size, remote_etag, remote_mtime_ns, None, _shared_time(modified or 0),
+                    None if remote_mode is None else PERMISSION_BITS[remote_mode & 0o777]),
         md5,
     )
+
+
+# The objects of a tree written in one go share a few hundred LastModified seconds: one
+# int object for each, not one per row (32 bytes a file on a large pair).
+_shared_time = functools.lru_cache(maxsize=8192)(int)
 
 
 class StateStore:

@@ -32,7 +32,7 @@ from s3sync.adapters.listing import Listed
 from s3sync.adapters.s3 import S3Store, plain_md5, remote_entry_of
 from s3sync.adapters.statedb import StateStore, entries, row_to_base
 from s3sync.core import safety
-from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
+from s3sync.core.model import PERMISSION_BITS, BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath, nfc, why_unmappable
 from s3sync.core.plan import Action, Forget, Plan
 from s3sync.engine import PairSpec, PairSync
@@ -284,7 +284,7 @@ class ScopedSync(PairSync):
         elif not stat.S_ISREG(st.st_mode):
             view.skip(disk, "not a regular file")
         elif not self.filter.excluded_file(nfc(disk)):
-            view.add(disk, LocalEntry(st.st_size, st.st_mtime_ns, mode=st.st_mode & 0o777))
+            view.add(disk, LocalEntry(st.st_size, st.st_mtime_ns, mode=PERMISSION_BITS[st.st_mode & 0o777]))
 
     def _look_at_folder(self, disk: str, view: LocalView) -> None:
         rel = RelPath(nfc(disk))
