@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +57,10 @@ class PairSpec:
     prefix: str
     options: SyncOptions
 
+    def lock_file(self, state_dir: Path, endpoint: str | None, kind: str = "") -> Path:
+        """A lock of this pair, named from its folder's resolved path (``lock_name``)."""
+        return state_dir / f"{lock_name(self.local_root, endpoint, self.bucket, self.prefix)}{kind}.lock"
+
 
 @dataclass
 class Result:
@@ -89,15 +92,6 @@ class Result:
                 {"rel": f.rel, "action": f.action, "reason": f.reason} for f in self.tally.failures
             ],
         }
-
-
-def _temp_key(state: StateStore) -> bytes:
-    """The pair's secret that tags its temp files, made on first need (see ``core.own``)."""
-    key = state.get_json("temp_key")
-    if not isinstance(key, str):
-        key = os.urandom(16).hex()
-        state.set_json("temp_key", key)
-    return bytes.fromhex(key)
 
 
 def utc_stamp(now: float | None = None) -> str:
@@ -146,8 +140,7 @@ class PairSync:
         return f"{self.spec.local_root} <-> s3://{self.spec.bucket}/{self.spec.prefix}"
 
     async def run(self) -> Result:
-        spec = self.spec
-        lock = PairLock(self.state_dir / f"{lock_name(spec.local_root, self.store.conn.endpoint_url, spec.bucket, spec.prefix)}.lock")
+        lock = PairLock(self.spec.lock_file(self.state_dir, self.store.conn.endpoint_url))
         await asyncio.to_thread(lock.acquire, self.wait, self.describe)
         state = StateStore(self.state_dir / f"{self.id}.db")
         try:
@@ -164,7 +157,7 @@ class PairSync:
         started = time.monotonic()
         stamp = utc_stamp()
         self._check_root(state)
-        self.own = OwnNames(_temp_key(state), self._state_inside_root())
+        self.own = OwnNames(state.temp_key(), self._state_inside_root())
         self.filter = Filter.for_root(self.spec.local_root, self.spec.options.exclude, self.own)
         snaps = await self._gather(state)
         # The local side is never written in push mode (the backup job): no clean-up of

@@ -33,6 +33,7 @@ from s3sync.adapters.s3 import (
     content_md5,
     mode_of,
     mode_text,
+    modified_ns_of,
     mtime_ns_of,
     ns_to_seconds_text,
 )
@@ -228,7 +229,7 @@ class Executor:
                 md5 = content_md5(info)
                 mode = before.mode if self.t.permissions else None
                 size = info.size if info.size >= 0 else before.size
-                written = int(info.modified.timestamp()) * 1_000_000_000  # the reply's Date
+                written = modified_ns_of(info)  # the reply's Date
                 row = BaseEntry(before, RemoteEntry(size, info.etag, before.mtime_ns, md5, written, mode), md5)
                 self.state.put(rel, row)
                 self.tally.bytes_up += before.size
@@ -412,7 +413,7 @@ class Executor:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        modified = int(info.modified.timestamp()) * 1_000_000_000
+        modified = modified_ns_of(info)
         row = BaseEntry(entry, RemoteEntry(info.size, info.etag, mtime, md5, modified, mode_of(info)), md5)
         self.state.put(rel, row)
         self.tally.bytes_down += info.size
@@ -495,7 +496,7 @@ class Executor:
                 info = await self.store.replace_metadata(self.t.bucket, key, head.etag, metadata, head.content_type)
             except errors.ConflictWriteError as exc:
                 raise Stale("changed remotely since planning") from exc
-            modified = int(info.modified.timestamp()) * 1_000_000_000
+            modified = modified_ns_of(info)
             remote = dataclasses.replace(remote, etag=info.etag, modified_ns=modified, mode=a.mode)
             log.info("object_metadata_replaced", key=key, bytes=0)
         self.state.put(a.rel, BaseEntry(local, remote, a.md5))

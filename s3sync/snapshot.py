@@ -88,21 +88,28 @@ def reuse_recorded_hashes(snaps: Snapshots) -> None:
         local[rel] = dataclasses.replace(entry, md5=row.md5)
 
 
+def metadata_replaced(listed_ns: int, known_ns: int | None) -> bool:
+    """Did an object whose content is its base row's have its metadata replaced since?
+
+    Its LastModified moved on. Our own upload's row has the time of the PUT's reply,
+    which may be a second short of it: a second's difference is no change. A row that
+    does not know the time (0 or None) cannot tell: no.
+    """
+    return known_ns is not None and known_ns != 0 and listed_ns > known_ns + 1_000_000_000
+
+
 def carry_remote_metadata(snaps: Snapshots, look_at_touched: bool) -> list[RelPath]:
     """An object listed as its base row knows it (name, size, ETag, LastModified) has the
     row's mode: no HEAD. One whose LastModified moved on while its content did not had
     its metadata replaced (a chmod elsewhere): returned, to be looked at (HEAD), where
-    ``look_at_touched``. Our own upload's row has the time of the PUT's reply, which may
-    be a second short of the LastModified: a second's difference is no change (the plan
-    records the listed one)."""
+    ``look_at_touched`` (``metadata_replaced``); the plan records the listed time."""
     touched: list[RelPath] = []
     remote = snaps.remote
     for rel, row in snaps.base.items():
         entry = remote.get(rel)
         if entry is None or entry.etag != row.remote.etag or entry.size != row.remote.size:
             continue
-        known = row.remote.modified_ns
-        if look_at_touched and known and entry.modified_ns > known + 1_000_000_000:
+        if look_at_touched and metadata_replaced(entry.modified_ns, row.remote.modified_ns):
             touched.append(rel)
         elif entry.mode != row.remote.mode:
             remote[rel] = dataclasses.replace(entry, mode=row.remote.mode)

@@ -133,8 +133,13 @@ def remote_entry_of(info: ObjectInfo, *, size: int | None = None) -> RemoteEntry
     """What a HEAD or GET says of an object, as a sync compares it (``size``: as listed)."""
     return RemoteEntry(
         info.size if size is None else size, info.etag, mtime_ns_of(info), content_md5(info),
-        int(info.modified.timestamp()) * 1_000_000_000, mode_of(info),
+        modified_ns_of(info), mode_of(info),
     )
+
+
+def modified_ns_of(info: ObjectInfo) -> int:
+    """The object's LastModified in whole seconds, as a listing gives it (``Listed``)."""
+    return int(info.modified.timestamp()) * 1_000_000_000
 
 
 def mtime_ns_of(info: ObjectInfo) -> int:
@@ -142,7 +147,7 @@ def mtime_ns_of(info: ObjectInfo) -> int:
     if stored:
         with contextlib.suppress(ValueError):
             return _seconds_text_to_ns(stored)
-    return int(info.modified.timestamp()) * 1_000_000_000
+    return modified_ns_of(info)
 
 
 def mode_of(info: ObjectInfo) -> int | None:

@@ -219,6 +219,14 @@ class StateStore:
     def set_json(self, key: str, value: Any) -> None:
         self.set_meta(key, json.dumps(value, sort_keys=True))
 
+    def temp_key(self) -> bytes:
+        """The pair's secret that tags its temp files, made on first need (``core.own``)."""
+        key = self.get_json("temp_key")
+        if not isinstance(key, str):
+            key = os.urandom(16).hex()
+            self.set_json("temp_key", key)
+        return bytes.fromhex(key)
+
     # -- base rows -------------------------------------------------------------
 
     def load_base(self) -> dict[RelPath, BaseEntry]:

@@ -25,7 +25,7 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters.s3 import S3Store
-from s3sync.adapters.statedb import PairLock, StateStore, lock_name, pair_id
+from s3sync.adapters.statedb import PairLock, StateStore, pair_id
 from s3sync.engine import PairSpec, PairSync, Result
 from s3sync.service.scope import FullSyncNeeded, NothingChanged, Scope, ScopedSync
 from s3sync.service.watcher import batches, watching
@@ -126,8 +126,7 @@ class PairService:
 
     async def start(self, *, force: bool = False) -> None:
         """Claim the pair, start the worker and ask for the start-up full sync."""
-        spec = self.spec
-        claim = PairLock(self.state_dir / f"{lock_name(spec.local_root, self.store.conn.endpoint_url, spec.bucket, spec.prefix)}.watch.lock")
+        claim = PairLock(self.spec.lock_file(self.state_dir, self.store.conn.endpoint_url, ".watch"))
         try:
             await asyncio.to_thread(claim.acquire, False, self.describe)
         except errors.LockedError:

@@ -37,7 +37,7 @@ from s3sync.core.paths import RelPath, nfc, why_unmappable
 from s3sync.core.plan import Action, Forget, Plan
 from s3sync.engine import PairSpec, PairSync
 from s3sync.filters import IGNORE_FILE, Filter
-from s3sync.snapshot import RemoteListing, Snapshots
+from s3sync.snapshot import RemoteListing, Snapshots, metadata_replaced
 
 log = structlog.get_logger()
 
@@ -405,7 +405,7 @@ class RemoteView:
         tag = self._tags.get(RelPath(name))
         # Equal to its row: same size and ETag, and the same LastModified where the row
         # knows it (else a chmod elsewhere, a metadata-only change, would go unseen).
-        if (tag is not None and tag[:2] == (size, etag) and (not tag[2] or listed.modified_ns <= tag[2] + 10**9)
+        if (tag is not None and tag[:2] == (size, etag) and not metadata_replaced(listed.modified_ns, tag[2])
                 and RelPath(name) not in self.collided):
             if RelPath(name) in self.entries:  # its other spelling came first
                 self._collide(RelPath(name))
