@@ -246,8 +246,9 @@ def test_a_file_written_slowly_is_only_uploaded_complete(cli: Cli, s3server: S3S
             time.sleep(0.3)  # the writer's pace, not synchronisation
     full = b"".join(chunks)
     wait_for("the complete upload", lambda: side.body("slow.log") == full, LOCAL_DEADLINE)
-    uploads = service.find("object_uploaded", rel="slow.log")
-    assert uploads
+    # The object is visible before the service logs it (on a versioned RGW bucket it first
+    # lists the key's versions): wait for the event rather than read the log at once.
+    uploads = wait_for("the upload's event", lambda: service.find("object_uploaded", rel="slow.log"), LOCAL_DEADLINE)
     assert {e["bytes"] for e in uploads} == {len(full)}
     if versioned:
         versions = side.s3.list_object_versions(Bucket=side.bucket, Prefix=side.prefix + "slow.log")["Versions"]
