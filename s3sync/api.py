@@ -401,6 +401,7 @@ class AsyncClient:
         exclude: Sequence[str] = (),
         checksum: bool = False,
         follow_symlinks: bool = False,
+        links: bool = False,
         trash: bool = True,
         permissions: bool = True,
         empty_dirs: bool = False,
@@ -433,6 +434,7 @@ class AsyncClient:
             exclude=(exclude,) if isinstance(exclude, str) else tuple(exclude),
             checksum=checksum,
             follow_symlinks=follow_symlinks,
+            links=links,
             trash=trash,
             permissions=permissions,
             empty_dirs=empty_dirs,
@@ -675,6 +677,7 @@ class Client:
         exclude: Sequence[str] = (),
         checksum: bool = False,
         follow_symlinks: bool = False,
+        links: bool = False,
         trash: bool = True,
         permissions: bool = True,
         empty_dirs: bool = False,
@@ -688,7 +691,7 @@ class Client:
         return self._call(
             self._async.sync, local, remote, mode=mode, no_delete=no_delete,
             conflict=conflict, max_delete=max_delete, exclude=exclude, checksum=checksum,
-            follow_symlinks=follow_symlinks, trash=trash, permissions=permissions, empty_dirs=empty_dirs,
+            follow_symlinks=follow_symlinks, links=links, trash=trash, permissions=permissions, empty_dirs=empty_dirs,
             concurrency=concurrency,
             dry_run=dry_run, force=force, wait=wait, state_dir=state_dir, name=name,
         )

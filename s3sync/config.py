@@ -56,12 +56,19 @@ class SyncOptions(_Model):
     checksum: bool = False
     trash: bool = True
     follow_symlinks: bool = False
+    links: bool = False  # symlinks travel as `NAME.rclonelink` objects (rclone's -l)
     permissions: bool = True  # file modes travel as rclone's `mode` metadata
     empty_dirs: bool = False  # empty folders travel as folder markers (`name/` keys)
     content_type: ContentTypes = "guess"  # uploads carry a Content-Type guessed from the name
     interval: Period = 30.0
     settle: Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)] = 1.0
     rescan: Period = 3600.0
+
+    @model_validator(mode="after")
+    def _links_or_follow(self) -> SyncOptions:
+        if self.links and self.follow_symlinks:
+            raise ValueError("links and follow_symlinks exclude each other: keep symlinks as links, or sync what they point to")
+        return self
 
     @field_validator("max_delete", mode="before")
     @classmethod

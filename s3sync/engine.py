@@ -28,7 +28,7 @@ from s3sync.adapters.statedb import PairLock, StateStore, lock_name, pair_id
 from s3sync.config import SyncOptions
 from s3sync.core import safety
 from s3sync.core.own import OwnNames
-from s3sync.core.paths import RelPath, nfc
+from s3sync.core.paths import RelPath, link_name, nfc
 from s3sync.core.plan import Action, Conflict, DeleteRemote, Forget, Plan, Upload
 from s3sync.core.reconcile import (
     Mode,
@@ -133,7 +133,7 @@ class PairSync:
         self.wait = wait
         self.on_plan = on_plan
         self.own = OwnNames(b"")  # keyed from the state DB once the pair's lock is held
-        self.filter = Filter(spec.options.exclude, self.own)
+        self.filter = Filter(spec.options.exclude, self.own, links=spec.options.links)
 
     @property
     def describe(self) -> str:
@@ -158,7 +158,8 @@ class PairSync:
         stamp = utc_stamp()
         self._check_root(state)
         self.own = OwnNames(state.temp_key(), self._state_inside_root())
-        self.filter = Filter.for_root(self.spec.local_root, self.spec.options.exclude, self.own)
+        self.filter = Filter.for_root(self.spec.local_root, self.spec.options.exclude, self.own,
+                                      links=self.spec.options.links)
         snaps = await self._gather(state)
         # The local side is never written in push mode (the backup job): no clean-up of
         # leftovers there, no probe file.
@@ -191,6 +192,7 @@ class PairSync:
                 key_names=snaps.key_names,
                 own=self.own,
                 follow_symlinks=self.spec.options.follow_symlinks,
+                links=self.spec.options.links,
                 permissions=self.spec.options.permissions,
                 content_types=self.spec.options.content_type == "guess",
             ),
@@ -297,6 +299,7 @@ class PairSync:
         scan_job = asyncio.to_thread(
             localfs.scan, self.spec.local_root, self.filter.excluded,
             follow_symlinks=self.spec.options.follow_symlinks, is_temp=self.own.is_temp,
+            links=self.spec.options.links,
         )
         scan, listed = await asyncio.gather(scan_job, self._list_remote())
         base = state.load_base()
@@ -383,7 +386,8 @@ class PairSync:
             async with slots:
                 entry = snaps.local[rel]
                 path = self.spec.local_root / snaps.disk_names.get(rel, rel)
-                md5 = await asyncio.to_thread(localfs.hash_file, path)
+                link = self.spec.options.links and link_name(rel) is not None
+                md5 = await asyncio.to_thread(localfs.hash_file, path, link=link)
                 snaps.local[rel] = dataclasses.replace(entry, md5=md5)
 
         async def head_one(rel: RelPath) -> None:

@@ -24,6 +24,7 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import atomic, localfs
+from s3sync.adapters.localtree import MAX_LINK_TARGET, LocalTree, symlink_from
 from s3sync.adapters.probe import WriteSupport, versioning_enabled
 from s3sync.adapters.s3 import (
     MODE_KEY,
@@ -40,7 +41,7 @@ from s3sync.adapters.s3 import (
 from s3sync.adapters.statedb import StateStore
 from s3sync.core.model import BaseEntry, LocalEntry, ObjectInfo, RemoteEntry, Side
 from s3sync.core.own import OwnNames
-from s3sync.core.paths import RelPath, conflict_name, key_for
+from s3sync.core.paths import RelPath, conflict_name, key_for, link_name
 from s3sync.core.plan import (
     FREEING,
     Action,
@@ -102,6 +103,7 @@ class Target:
     key_names: Mapping[RelPath, str] = field(default_factory=dict)
     own: OwnNames = field(default_factory=lambda: OwnNames(b""))
     follow_symlinks: bool = False
+    links: bool = False  # symlinks are ``NAME.rclonelink`` paths (``localtree``)
     permissions: bool = True  # file modes travel as rclone's ``mode`` metadata
     content_types: bool = True  # uploads carry a Content-Type guessed from the name
 
@@ -122,6 +124,7 @@ class Executor:
         self.state = state
         self.concurrency = concurrency
         self.tally = Tally()
+        self.local = LocalTree(target.root, target.disk_names, target.follow_symlinks, target.links)
         self._on_progress = on_progress or (lambda files, nbytes: None)
         # Without a probe: send the conditions, and learn at the first refusal.
         self._conditional = support.conditional_writes if support else True
@@ -192,13 +195,6 @@ class Executor:
 
     # -- paths -----------------------------------------------------------------
 
-    def local_path(self, rel: RelPath) -> Path:
-        """Where ``rel`` is on disk. Every local read, write, move and delete of a plan goes
-        through here: a path below a symlinked folder is refused, whatever planned it."""
-        disk = self.t.disk_names.get(rel, rel)
-        if self.t.follow_symlinks:
-            return self.t.root / disk
-        return localfs.path_in_root(self.t.root, disk)
 
     def key(self, rel: RelPath) -> str:
         """The object's key: as the bucket spells it where it was listed, else from ``rel``."""
@@ -216,16 +212,15 @@ class Executor:
     async def _upload(
         self, rel: RelPath, expect: RemoteEntry | None, preserve: Preserve
     ) -> BaseEntry:
-        path = self.local_path(rel)
         if preserve is Preserve.TRASH and expect is not None:
             await self._remote_to_trash(rel, expect)
         for _ in range(UPLOAD_ATTEMPTS):
-            before = localfs.stat_entry(path)
+            before = self.local.stat(rel)
             if before is None:
                 raise Stale("vanished before its upload")
-            info = await self._put_checked(rel, path, before, expect)
-            after = localfs.stat_entry(path)
-            if localfs.same_file_state(before, after) and not await self._racy_mismatch(path, before, info):
+            info = await self._put_checked(rel, before, expect)
+            after = self.local.stat(rel)
+            if localfs.same_file_state(before, after) and not await self._racy_mismatch(rel, before, info):
                 md5 = content_md5(info)
                 mode = before.mode if self.t.permissions else None
                 size = info.size if info.size >= 0 else before.size
@@ -245,11 +240,11 @@ class Executor:
             self.state.put(rel, BaseEntry(NO_LOCAL_VERSION, expect, None))
         raise errors.LocalIOError(f"{rel} kept changing while it was uploaded; will retry next run")
 
-    async def _put_checked(
-        self, rel: RelPath, path: Path, before: LocalEntry, expect: RemoteEntry | None
-    ) -> ObjectInfo:
+    async def _put_checked(self, rel: RelPath, before: LocalEntry, expect: RemoteEntry | None) -> ObjectInfo:
+        path = self.local.path(rel)
+
         def unchanged_so_far() -> None:
-            if not localfs.same_file_state(before, localfs.stat_entry(path)):
+            if not localfs.same_file_state(before, self.local.stat(rel)):
                 raise Stale("changed while it was read for its upload")
 
         metadata = {MTIME_KEY: ns_to_seconds_text(before.mtime_ns)}
@@ -259,11 +254,17 @@ class Executor:
         while True:
             precondition = self._precondition(expect)
             try:
-                info = await self.store.put_file(
-                    self.t.bucket, self.key(rel), path, metadata=metadata,
-                    precondition=precondition, size_hint=before.size,
-                    before_complete=unchanged_so_far, content_type=content_type,
-                )
+                if self.local.is_link(rel):
+                    info = await self.store.put_bytes(
+                        self.t.bucket, self.key(rel), localfs.link_target(path), metadata=metadata,
+                        precondition=precondition, content_type=content_type,
+                    )
+                else:
+                    info = await self.store.put_file(
+                        self.t.bucket, self.key(rel), path, metadata=metadata,
+                        precondition=precondition, size_hint=before.size,
+                        before_complete=unchanged_so_far, content_type=content_type,
+                    )
             except errors.UnsupportedError:
                 if precondition is None:
                     raise
@@ -274,7 +275,7 @@ class Executor:
                     continue
                 # A retry whose first try went through (its reply was lost) meets its
                 # own write; the same bytes from anywhere else are no conflict either.
-                same = await self._already_there(rel, path, before)
+                same = await self._already_there(rel, before)
                 if same is None:
                     raise
                 return same
@@ -308,13 +309,13 @@ class Executor:
             self._versioned = await versioning_enabled(self.store, self.t.bucket)
         return True
 
-    async def _already_there(self, rel: RelPath, path: Path, before: LocalEntry) -> ObjectInfo | None:
-        """The object, if it already holds exactly the content of the file at ``path``."""
+    async def _already_there(self, rel: RelPath, before: LocalEntry) -> ObjectInfo | None:
+        """The object, if it already holds exactly the content of the file at ``rel``."""
         current = await self.store.head(self.t.bucket, self.key(rel))
         if current is None or current.size != before.size:
             return None
         theirs = content_md5(current)
-        if theirs is None or theirs != await asyncio.to_thread(localfs.hash_file, path):
+        if theirs is None or theirs != await asyncio.to_thread(self.local.hash, rel):
             return None
         log.info("upload_already_there", key=self.key(rel))
         return current
@@ -351,7 +352,7 @@ class Executor:
         stamp, n = self.t.stamp, 1
         while True:
             copy = conflict_name(rel, stamp, Side.REMOTE.value)
-            if localfs.stat_entry(self.local_path(copy)) is None and await self.store.head(
+            if not self.local.taken(copy) and await self.store.head(
                 self.t.bucket, self.key(copy)
             ) is None:
                 return copy
@@ -373,11 +374,11 @@ class Executor:
         log.warning("delete_undone", key=self.key(rel),
                     reason="another client wrote this key after it was listed; its version was restored")
 
-    async def _racy_mismatch(self, path: Path, before: LocalEntry, info: ObjectInfo) -> bool:
+    async def _racy_mismatch(self, rel: RelPath, before: LocalEntry, info: ObjectInfo) -> bool:
         if time.time() - before.mtime_ns / 1e9 > RACY_SECONDS:
             return False
         uploaded = content_md5(info)
-        now = await asyncio.to_thread(localfs.hash_file, path)
+        now = await asyncio.to_thread(self.local.hash, rel)
         return uploaded is not None and now != uploaded
 
     # -- download --------------------------------------------------------------
@@ -387,27 +388,32 @@ class Executor:
         *, key: str | None = None,
     ) -> BaseEntry:
         # ensure_parent checks (and makes) every folder on the way, refusing a symlink as
-        # local_path would: one look at each, not two.
-        dest = self.t.root / self.t.disk_names.get(rel, rel)
+        # LocalTree.path would: one look at each, not two.
+        dest = self.t.root / self.local.disk(rel)
         localfs.ensure_parent(dest, self.t.root)
         key = key or self.key(rel)
+        link = self.local.is_link(rel)
+        if link and remote.size > MAX_LINK_TARGET:
+            raise errors.LocalIOError(f"{key} is no symlink target ({remote.size} bytes)")
         tmp, info, md5 = await self.store.download_to_temp(
             self.t.bucket, key, dest, listed=(remote.etag, remote.size), temp=localfs.temp_path(dest, self.t.own),
-            mode_for=lambda got: self._mode_for(got, dest),
+            mode_for=None if link else lambda got: self._mode_for(got, dest),
         )
+        if link:
+            tmp = await asyncio.to_thread(symlink_from, tmp, self.t.own)
         try:
-            current = localfs.stat_entry(dest)
+            current = localfs.stat_entry(dest, link=link)
             if not localfs.same_file_state(current, expect) and not (
                 current is None and expect is None
             ):
                 await self._keep_download_as_copy(rel, tmp, info, md5, key == self.key(rel))
             if current is not None and preserve is Preserve.TRASH:
-                localfs.move_to_trash(dest, self.t.trash_root, self.t.stamp, rel)
+                localfs.move_to_trash(dest, self.t.trash_root, self.t.stamp, self._trash_name(rel))
                 current = None
             mtime = mtime_ns_of(info)
             try:
                 # Replaced only if still what was checked just now, in one step.
-                entry = atomic.install_if(tmp, dest, mtime, current)
+                entry = atomic.install_if(tmp, dest, mtime, current, link=link)
             except atomic.Changed:
                 await self._keep_download_as_copy(rel, tmp, info, md5, key == self.key(rel))
         finally:
@@ -445,7 +451,7 @@ class Executor:
         for _ in range(3):
             copy = await self._free_copy_name(rel)
             try:
-                atomic.install_if(tmp, self.local_path(copy), mtime_ns_of(info), None)
+                atomic.install_if(tmp, self.local.path(copy), mtime_ns_of(info), None, link=self.local.is_link(copy))
             except atomic.Changed:
                 continue  # the name was taken meanwhile
             if of_rel:
@@ -476,11 +482,11 @@ class Executor:
         onto itself with the new ``mode`` (conditional on its ETag) there."""
         local, remote = a.local, a.remote
         if a.side is Side.LOCAL:
-            path = self.local_path(a.rel)
-            if not localfs.same_file_state(localfs.stat_entry(path), a.local):
+            if not localfs.same_file_state(self.local.stat(a.rel), a.local):
                 raise Stale("changed locally since planning")
-            localfs.set_mode(path, a.mode)
-            local = dataclasses.replace(local, mode=a.mode)
+            if not self.local.is_link(a.rel):  # a symlink has no mode of its own
+                localfs.set_mode(self.local.path(a.rel), a.mode)
+                local = dataclasses.replace(local, mode=a.mode)
         elif a.remote.size > MAX_COPY_BYTES:
             # One CopyObject copies at most 5 GiB: such an object keeps its old mode, and
             # the row records the new local one, so the run does not try again each time.
@@ -504,8 +510,8 @@ class Executor:
     # -- deletes ---------------------------------------------------------------
 
     def _delete_local(self, rel: RelPath, expect: LocalEntry) -> None:
-        path = self.local_path(rel)
-        current = localfs.stat_entry(path)
+        path = self.local.path(rel)
+        current = self.local.stat(rel)
         if current is None:
             self.state.forget(rel)
             return
@@ -513,11 +519,11 @@ class Executor:
             raise Stale("changed locally since planning; kept")
         # Moved aside first and checked there: a write in the moment after the look above
         # is never deleted (it is put back, or kept in the trash).
-        aside = (localfs.trash_slot(self.t.trash_root, self.t.stamp, rel) if self.t.use_trash
+        aside = (localfs.trash_slot(self.t.trash_root, self.t.stamp, self._trash_name(rel)) if self.t.use_trash
                  else localfs.temp_path(path, self.t.own))
-        if not atomic.move_aside_if(path, aside, expect):
-            if aside.exists() and not self.t.use_trash:
-                localfs.move_to_trash(aside, self.t.trash_root, self.t.stamp, rel)
+        if not atomic.move_aside_if(path, aside, expect, link=self.local.is_link(rel)):
+            if os.path.lexists(aside) and not self.t.use_trash:
+                localfs.move_to_trash(aside, self.t.trash_root, self.t.stamp, self._trash_name(rel))
             raise Stale("changed locally while it was deleted; kept")
         if not self.t.use_trash:
             try:
@@ -575,15 +581,7 @@ class Executor:
             await self._upload(c.copy_rel, None, Preserve.NOTHING)
             await self._upload(c.rel, c.remote, Preserve.NOTHING)
         else:
-            path, copy_path = self.local_path(c.rel), self.local_path(c.copy_rel)
-            if not localfs.same_file_state(localfs.stat_entry(path), c.local):
-                raise Stale("changed locally since planning")
-            if copy_path.exists():
-                raise Stale("the name of its conflict copy was taken meanwhile")
-            try:
-                os.rename(path, copy_path)
-            except OSError as exc:
-                raise errors.LocalIOError(f"cannot rename {path}: {exc.strerror}") from exc
+            self._rename_local(c.rel, c.local, c.copy_rel)
             await self._upload(c.copy_rel, None, Preserve.NOTHING)
             await self._download(c.rel, c.remote, None, Preserve.NOTHING)
         if c.copy_rel is not None:
@@ -595,15 +593,7 @@ class Executor:
         conflict copies on both sides before the name is given up anywhere."""
         if d.local is not None:
             assert d.local_copy is not None
-            path, copy_path = self.local_path(d.rel), self.local_path(d.local_copy)
-            if not localfs.same_file_state(localfs.stat_entry(path), d.local):
-                raise Stale("changed locally since planning")
-            if copy_path.exists():
-                raise Stale("the name of its conflict copy was taken meanwhile")
-            try:
-                os.rename(path, copy_path)
-            except OSError as exc:
-                raise errors.LocalIOError(f"cannot rename {path}: {exc.strerror}") from exc
+            self._rename_local(d.rel, d.local, d.local_copy)
             self.tally.conflict_copies.append(d.local_copy)
             await self._upload(d.local_copy, None, Preserve.NOTHING)
         if d.remote is not None and not d.same:
@@ -618,6 +608,18 @@ class Executor:
         self.state.forget(d.rel)
         log.warning("file_displaced", copies=[c for c in (d.local_copy, d.remote_copy) if c],
                     reason=d.reason)
+
+    def _rename_local(self, rel: RelPath, expect: LocalEntry, copy: RelPath) -> None:
+        """The local version moves to the name of its conflict copy, if still ``expect``."""
+        if not localfs.same_file_state(self.local.stat(rel), expect):
+            raise Stale("changed locally since planning")
+        if self.local.taken(copy):
+            raise Stale("the name of its conflict copy was taken meanwhile")
+        self.local.rename(rel, copy)
+
+    def _trash_name(self, rel: RelPath) -> str:
+        """Where in the trash a local version goes: its own name (a link's, for a link)."""
+        return link_name(rel) or rel if self.local.is_link(rel) else rel
 
     async def _conflict_to_trash(self, c: Conflict) -> None:
         if c.winner is Side.LOCAL:

@@ -33,3 +33,12 @@ def test_a_negation_cannot_bring_back_the_trash_or_the_ignore_file() -> None:
     assert not hidden.excluded_file(f"a/{TRASH_DIR}/x")
     assert not hidden.excluded_file(f"{TRASH_DIR}x/y")
     assert not hidden.excluded_file(f"sub/{IGNORE_FILE}")
+
+
+def test_with_links_a_link_is_hidden_by_either_of_its_names() -> None:
+    kept = Filter(["*.log", "build/"], OWN, links=True)
+    assert kept.excluded_file("app.log.rclonelink")  # the link ``app.log``
+    assert kept.excluded("app.log.rclonelink", is_dir=False)
+    assert kept.excluded_file("build/current.rclonelink")
+    assert not kept.excluded_file("app.txt.rclonelink")
+    assert not Filter(["*.log"], OWN).excluded_file("app.log.rclonelink")  # no links: a plain name

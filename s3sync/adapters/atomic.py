@@ -21,10 +21,12 @@ from s3sync.adapters.localfs import same_file_state, stat_entry
 from s3sync.core.model import LocalEntry
 
 
-def install(tmp: Path, dest: Path, mtime_ns: int) -> LocalEntry:
-    """Give ``tmp`` its source mtime and rename it over ``dest`` in one step."""
+def install(tmp: Path, dest: Path, mtime_ns: int, *, link: bool = False) -> LocalEntry:
+    """Give ``tmp`` its source mtime and rename it over ``dest`` in one step.
+
+    ``link``: ``tmp`` is a symlink (``localfs.link_entry``), never followed."""
     try:
-        os.utime(tmp, ns=(mtime_ns, mtime_ns))
+        os.utime(tmp, ns=(mtime_ns, mtime_ns), follow_symlinks=not link)
         os.replace(tmp, dest)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -32,7 +34,7 @@ def install(tmp: Path, dest: Path, mtime_ns: int) -> LocalEntry:
         if exc.errno == errno.EISDIR or dest.is_dir():
             raise errors.LocalIOError(f"a folder stands where file {dest} should go") from exc
         raise errors.LocalIOError(f"cannot write {dest}: {exc.strerror}") from exc
-    entry = stat_entry(dest)
+    entry = stat_entry(dest, link=link)
     if entry is None:
         raise errors.LocalIOError(f"{dest} vanished right after it was written")
     return entry
@@ -64,7 +66,7 @@ def _rename2(src: Path, dst: Path, flags: int) -> None:
     raise OSError(err, os.strerror(err), str(dst))
 
 
-def install_if(tmp: Path, dest: Path, mtime_ns: int, expect: LocalEntry | None) -> LocalEntry:
+def install_if(tmp: Path, dest: Path, mtime_ns: int, expect: LocalEntry | None, *, link: bool = False) -> LocalEntry:
     """``install``, on the condition that ``dest`` still is ``expect`` (None: absent).
 
     Where the kernel has ``renameat2`` the check and the rename are one step: a new file
@@ -75,15 +77,15 @@ def install_if(tmp: Path, dest: Path, mtime_ns: int, expect: LocalEntry | None) 
     Raises ``Changed``, with ``tmp`` still holding the new content, when ``dest`` moved on.
     """
     try:
-        os.utime(tmp, ns=(mtime_ns, mtime_ns))
+        os.utime(tmp, ns=(mtime_ns, mtime_ns), follow_symlinks=not link)
         _rename2(tmp, dest, _RENAME_NOREPLACE if expect is None else _RENAME_EXCHANGE)
     except _NoAtomicRename:
         if dest.is_dir():
             raise errors.LocalIOError(f"a folder stands where file {dest} should go") from None
-        current = stat_entry(dest)
+        current = stat_entry(dest, link=link)
         if not same_file_state(current, expect) or (expect is None and os.path.lexists(dest)):
             raise Changed from None
-        return install(tmp, dest, mtime_ns)
+        return install(tmp, dest, mtime_ns, link=link)
     except (FileExistsError, FileNotFoundError) as exc:
         if dest.is_dir():
             raise errors.LocalIOError(f"a folder stands where file {dest} should go") from exc
@@ -91,7 +93,7 @@ def install_if(tmp: Path, dest: Path, mtime_ns: int, expect: LocalEntry | None) 
     except OSError as exc:
         raise errors.LocalIOError(f"cannot write {dest}: {exc.strerror}") from exc
     if expect is not None:
-        displaced = stat_entry(tmp)
+        displaced = stat_entry(tmp, link=link)
         if displaced is None or not same_file_state(displaced, expect):
             # Written (or replaced by a folder) after the caller looked: put it back.
             try:
@@ -103,13 +105,13 @@ def install_if(tmp: Path, dest: Path, mtime_ns: int, expect: LocalEntry | None) 
             raise Changed
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()  # the version the caller expected: the one that was synced
-    entry = stat_entry(dest)
+    entry = stat_entry(dest, link=link)
     if entry is None:
         raise errors.LocalIOError(f"{dest} vanished right after it was written")
     return entry
 
 
-def move_aside_if(path: Path, aside: Path, expect: LocalEntry) -> bool:
+def move_aside_if(path: Path, aside: Path, expect: LocalEntry, *, link: bool = False) -> bool:
     """Move ``path`` to the free name ``aside`` if it still is ``expect``; True if so.
 
     Checked on what was moved, after the move: a version the user wrote between the
@@ -125,7 +127,7 @@ def move_aside_if(path: Path, aside: Path, expect: LocalEntry) -> bool:
         return False  # gone meanwhile: nothing of the user's was moved
     except OSError as exc:
         raise errors.LocalIOError(f"cannot move {path} to {aside}: {exc.strerror}") from exc
-    if same_file_state(stat_entry(aside), expect):
+    if same_file_state(stat_entry(aside, link=link), expect):
         return True
     with contextlib.suppress(FileExistsError):
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from s3sync import errors
 from s3sync.adapters.s3 import file_md5
 from s3sync.core.model import PERMISSION_BITS, LocalEntry
 from s3sync.core.own import NONCE_HEX, TRASH_DIR, OwnNames
-from s3sync.core.paths import RelPath, nfc
+from s3sync.core.paths import LINK_SUFFIX, RelPath, link_name, nfc
 
 __all__ = ["TRASH_DIR"]
 
@@ -67,13 +68,25 @@ class Scan:
     temp_files: list[Path] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Walk:
+    """How a scan treats what it finds (one value, passed down the walk)."""
+
+    excluded: Excluded
+    is_temp: Callable[[str], bool]
+    follow_symlinks: bool
+    links: bool  # symlinks kept as links (``NAME.rclonelink`` entries), never followed
+
+
 def scan(
-    root: Path, excluded: Excluded, *, follow_symlinks: bool = False, is_temp: Callable[[str], bool] | None = None
+    root: Path, excluded: Excluded, *, follow_symlinks: bool = False, is_temp: Callable[[str], bool] | None = None,
+    links: bool = False,
 ) -> Scan:
     """Walk ``root``; ``is_temp`` tells this pair's own leftover temp files (collected in
-    ``temp_files``), which are otherwise hidden like every own name."""
+    ``temp_files``), which are otherwise hidden like every own name. With ``links`` a
+    symlink is an entry of its own (see ``link_entry``)."""
+    walk = Walk(excluded, is_temp or _never, follow_symlinks, links)
     result = Scan()
-    is_temp = is_temp or _never
     stack = [""]
     seen_dirs: set[tuple[int, int]] = set()
     while stack:
@@ -94,7 +107,7 @@ def scan(
             if not items:
                 result.empty.add(RelPath(nfc(folder)))
         for item in items:
-            _visit(root, folder, item, excluded, is_temp, follow_symlinks, result, stack, seen_dirs)
+            _visit(root, folder, item, walk, result, stack, seen_dirs)
     return result
 
 
@@ -106,21 +119,23 @@ def _visit(
     root: Path,
     folder: str,
     item: os.DirEntry[str],
-    excluded: Excluded,
-    is_temp: Callable[[str], bool],
-    follow_symlinks: bool,
+    walk: Walk,
     result: Scan,
     stack: list[str],
     seen_dirs: set[tuple[int, int]],
 ) -> None:
     disk = f"{folder}/{item.name}" if folder else item.name
-    if is_temp(item.name):
+    if walk.is_temp(item.name):
         result.temp_files.append(root / disk)
         return
     try:
-        if item.is_symlink() and not follow_symlinks:
-            result.skipped.append((disk, "symlink (not followed)"))
+        if item.is_symlink() and not walk.follow_symlinks:
+            # Never followed; below it nothing is acted on (``Snapshots.leave_alone``).
             result.links.append(RelPath(nfc(disk)))
+            if walk.links:
+                _add_link(root, disk, walk, result)
+            else:
+                result.skipped.append((disk, "symlink (not followed)"))
             return
         st = item.stat(follow_symlinks=True)
     except OSError as exc:
@@ -129,14 +144,11 @@ def _visit(
         else:
             result.skipped.append((disk, "broken symlink" if item.is_symlink() else "vanished"))
         return
-    try:
-        disk.encode("utf-8")
-    except UnicodeEncodeError:
-        result.skipped.append((disk.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), "name is not valid UTF-8"))
+    if not _is_utf8(disk, result):
         return
     rel = nfc(disk)
     if stat.S_ISDIR(st.st_mode):
-        if excluded(rel, True):
+        if walk.excluded(rel, True):
             return
         if _unkeyable(item.name, disk, result):
             return
@@ -149,20 +161,67 @@ def _visit(
     if not stat.S_ISREG(st.st_mode):
         result.skipped.append((disk, "not a regular file"))
         return
-    if excluded(rel, False):
+    if walk.excluded(rel, False):
         return
     if _unkeyable(item.name, disk, result):
         return
-    key = RelPath(rel)
-    if key in result.entries:
+    if walk.links and link_name(rel) is not None:
+        result.skipped.append((disk, f"a file named *{LINK_SUFFIX} (that name stands for a symlink with --links)"))
+        return
+    _add(result, RelPath(rel), disk, LocalEntry(st.st_size, st.st_mtime_ns, mode=PERMISSION_BITS[st.st_mode & 0o777]))
+
+
+def _add(result: Scan, rel: RelPath, disk: str, entry: LocalEntry) -> None:
+    if rel in result.entries:
         # Two names equal after Unicode normalisation: syncing either would overwrite
         # the other somewhere, so neither is synced.
         result.skipped.append((disk, "name collides with another after Unicode normalisation"))
-        del result.entries[key]
+        del result.entries[rel]
         return
-    result.entries[key] = LocalEntry(st.st_size, st.st_mtime_ns, mode=PERMISSION_BITS[st.st_mode & 0o777])
+    result.entries[rel] = entry
     if rel != disk:
-        result.disk_names[key] = disk
+        result.disk_names[rel] = disk
+
+
+def _add_link(root: Path, disk: str, walk: Walk, result: Scan) -> None:
+    if not _is_utf8(disk, result):
+        return
+    rel = RelPath(nfc(disk) + LINK_SUFFIX)
+    if walk.excluded(rel, False) or _unkeyable(disk.rpartition("/")[2], disk, result):
+        return
+    entry = link_entry(root / disk)
+    if entry is None:
+        result.skipped.append((disk, "vanished"))
+        return
+    _add(result, rel, disk, entry)
+
+
+def _is_utf8(disk: str, result: Scan) -> bool:
+    try:
+        disk.encode("utf-8")
+    except UnicodeEncodeError:
+        result.skipped.append((disk.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), "name is not valid UTF-8"))
+        return False
+    return True
+
+
+def link_entry(path: Path) -> LocalEntry | None:
+    """A symlink as a file: its target is the content (size in bytes), its own mtime the
+    mtime; no mode (a link has none of its own). None where ``path`` is no symlink."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode):
+            return None
+        return LocalEntry(len(os.fsencode(os.readlink(path))), st.st_mtime_ns)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def link_target(path: Path) -> bytes:
+    try:
+        return os.fsencode(os.readlink(path))
+    except OSError as exc:
+        raise errors.LocalIOError(f"cannot read the symlink {path}: {exc.strerror}") from exc
 
 
 def _unkeyable(name: str, disk: str, result: Scan) -> bool:
@@ -178,7 +237,10 @@ def _unkeyable(name: str, disk: str, result: Scan) -> bool:
     return True
 
 
-def stat_entry(path: Path) -> LocalEntry | None:
+def stat_entry(path: Path, *, link: bool = False) -> LocalEntry | None:
+    """The regular file at ``path`` (or, with ``link``, the symlink: ``link_entry``)."""
+    if link:
+        return link_entry(path)
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -223,8 +285,11 @@ def same_file_state(a: LocalEntry | None, b: LocalEntry | None) -> bool:
     return a.size == b.size and a.mtime_ns == b.mtime_ns
 
 
-def hash_file(path: Path) -> str | None:
+def hash_file(path: Path, *, link: bool = False) -> str | None:
+    """The MD5 of the file's content (with ``link``: of the symlink's target)."""
     try:
+        if link:
+            return hashlib.md5(os.fsencode(os.readlink(path)), usedforsecurity=False).hexdigest()
         return file_md5(path)
     except OSError:
         return None

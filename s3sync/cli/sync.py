@@ -29,7 +29,7 @@ from s3sync.engine import PairSpec, Result
 # the default.
 STATE_DIR = click.Path(path_type=Path, readable=False)
 
-OVERRIDABLE = ("mode", "no_delete", "conflict", "max_delete", "concurrency", "checksum", "follow_symlinks", "trash",
+OVERRIDABLE = ("mode", "no_delete", "conflict", "max_delete", "concurrency", "checksum", "follow_symlinks", "links", "trash",
                "permissions", "empty_dirs")
 
 
@@ -44,6 +44,7 @@ def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--concurrency", type=click.IntRange(1, 1024), help="Transfers in flight (default 64)."),
         click.option("--checksum", is_flag=True, default=None, help="Compare content hashes, not size+mtime."),
         click.option("--follow-symlinks", is_flag=True, default=None, help="Sync what symlinks point to."),
+        click.option("--links", is_flag=True, default=None, help="Keep symlinks as links: NAME.rclonelink objects holding the target (rclone -l)."),
         click.option("--no-trash", "trash", flag_value=False, default=None, help="Delete local files for good instead of moving them to .s3sync-trash/."),
         click.option("--no-permissions", "permissions", flag_value=False, default=None, help="Neither store file modes in the bucket nor apply them."),
         click.option("--empty-dirs", is_flag=True, default=None, help="Mirror empty folders as folder markers (name/ keys)."),

@@ -107,6 +107,19 @@ def rel_for(key: str, prefix: str) -> RelPath | None:
     return RelPath(nfc(name))
 
 
+# rclone's ``-l`` convention: a symlink ``NAME`` travels as the object ``NAME.rclonelink``
+# whose body is the link's target.
+LINK_SUFFIX = ".rclonelink"
+
+
+def link_name(rel: str) -> str | None:
+    """The symlink's own path for ``rel`` when ``rel`` is a link object's (``NAME.rclonelink``
+    with a non-empty ``NAME``); else None. Only where the pair keeps links (``--links``)."""
+    if not rel.endswith(LINK_SUFFIX) or rel.endswith("/" + LINK_SUFFIX) or rel == LINK_SUFFIX:
+        return None
+    return rel[: -len(LINK_SUFFIX)]
+
+
 def conflict_name(rel: RelPath, stamp: str, side: str) -> RelPath:
     """``dir/report.conflict-20261127-134500-local.txt`` for ``dir/report.txt``.
 

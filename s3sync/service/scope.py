@@ -33,7 +33,7 @@ from s3sync.adapters.s3 import S3Store, plain_md5, remote_entry_of
 from s3sync.adapters.statedb import StateStore, entries, row_to_base
 from s3sync.core import safety
 from s3sync.core.model import PERMISSION_BITS, BaseEntry, LocalEntry, RemoteEntry
-from s3sync.core.paths import RelPath, nfc, why_unmappable
+from s3sync.core.paths import LINK_SUFFIX, RelPath, link_name, nfc, why_unmappable
 from s3sync.core.plan import Action, Forget, Plan
 from s3sync.engine import PairSpec, PairSync
 from s3sync.filters import IGNORE_FILE, Filter
@@ -135,8 +135,8 @@ class LocalView:
     unknown_folders: set[RelPath] = field(default_factory=set)
     links: set[RelPath] = field(default_factory=set)  # symlinks not followed
 
-    def add(self, disk: str, entry: LocalEntry) -> None:
-        rel = RelPath(nfc(disk))
+    def add(self, disk: str, entry: LocalEntry, rel: RelPath | None = None) -> None:
+        rel = rel or RelPath(nfc(disk))
         self.entries[rel] = entry
         if rel != disk:
             self.disk_names[rel] = disk
@@ -188,6 +188,8 @@ class ScopedSync(PairSync):
             files |= view.changed
         # Hidden paths (the trash, excludes) are not looked at; base rows a new exclude
         # hides are retired by the next full sync, as `s3sync sync` would.
+        if self.spec.options.links:
+            files |= {_other_name(f) for f in files}  # ``NAME`` may be a link, ``NAME.rclonelink`` is one
         files = {f for f in files if not self.filter.excluded_file(nfc(f))}
         visible = {f for f in self.scope.folders if not self.filter.excluded(nfc(f), True)}
         if not files and not visible:
@@ -265,15 +267,17 @@ class ScopedSync(PairSync):
         if not _is_utf8(disk) or self._below_link(disk, view):
             return
         path = self.spec.local_root / disk
+        link = link_name(disk) if self.spec.options.links else None
         try:
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):
                 if not self.spec.options.follow_symlinks:
-                    view.skip(disk, "symlink (not followed)")
-                    view.links.add(RelPath(nfc(disk)))
+                    self._look_at_link(disk, view)
                     return
                 st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
+            if link is not None:
+                self._look_at_link(link, view)
             return  # gone: absent is what a fresh stat says
         except OSError as exc:
             why = "broken symlink" if exc.errno in (errno.ENOENT, errno.ELOOP) else f"cannot stat: {exc.strerror}"
@@ -283,8 +287,27 @@ class ScopedSync(PairSync):
             self._look_at_folder(disk, view)
         elif not stat.S_ISREG(st.st_mode):
             view.skip(disk, "not a regular file")
+        elif link is not None:
+            view.skip(disk, f"a file named *{LINK_SUFFIX} (that name stands for a symlink with --links)")
         elif not self.filter.excluded_file(nfc(disk)):
             view.add(disk, LocalEntry(st.st_size, st.st_mtime_ns, mode=PERMISSION_BITS[st.st_mode & 0o777]))
+
+    def _look_at_link(self, disk: str, view: LocalView) -> None:
+        """The symlink ``disk``, never followed: with ``links`` the entry ``disk.rclonelink``.
+        Nothing below it is acted on, either way (``Snapshots.leave_alone``)."""
+        path = self.spec.local_root / disk
+        if not self.spec.options.links:
+            if os.path.islink(path):
+                view.skip(disk, "symlink (not followed)")
+                view.links.add(RelPath(nfc(disk)))
+            return
+        entry = localfs.link_entry(path)
+        if entry is None:
+            return  # no symlink there (any more): the link is absent
+        view.links.add(RelPath(nfc(disk)))
+        rel = RelPath(nfc(disk) + LINK_SUFFIX)
+        if not self.filter.excluded_file(rel):
+            view.add(disk, entry, rel)
 
     def _look_at_folder(self, disk: str, view: LocalView) -> None:
         rel = RelPath(nfc(disk))
@@ -295,8 +318,7 @@ class ScopedSync(PairSync):
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):
                 if not self.spec.options.follow_symlinks:
-                    view.links.add(rel)
-                    view.skipped.append((disk, "symlink (not followed)"))
+                    self._look_at_link(disk, view)
                     return
                 st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -316,13 +338,14 @@ class ScopedSync(PairSync):
                 path,
                 lambda sub, is_dir: self.filter.excluded(f"{rel}/{sub}", is_dir),
                 follow_symlinks=self.spec.options.follow_symlinks,
+                links=self.spec.options.links,
             )
         except errors.LocalIOError as exc:
             view.unknown_folders.add(rel)
             view.skipped.append((disk + "/", str(exc)))
             return
         for sub, entry in found.entries.items():
-            view.add(f"{disk}/{found.disk_names.get(sub, sub)}", entry)
+            view.add(f"{disk}/{found.disk_names.get(sub, sub)}", entry, RelPath(f"{rel}/{sub}"))
         for folder in found.unreadable:
             view.unknown_folders.add(RelPath(f"{rel}/{folder}"))
         view.links.update(RelPath(f"{rel}/{link}") for link in found.links)
@@ -449,6 +472,12 @@ class RemoteView:
             if rel in self.unchanged:
                 remote.entries[rel] = row.remote
         return remote
+
+
+def _other_name(disk: str) -> str:
+    """The other name a file hint may stand for where links are kept: ``NAME`` for
+    ``NAME.rclonelink`` and the other way round."""
+    return link_name(disk) or disk + LINK_SUFFIX
 
 
 def _is_utf8(disk: str) -> bool:

@@ -92,9 +92,9 @@ def test_a_write_between_the_look_and_the_delete_is_never_deleted(
     s3.delete_object(Bucket=bucket, Key=PREFIX + "doc.txt")
     move = atomic.move_aside_if
 
-    def user_writes_first(path: Path, aside: Path, expect: Any) -> bool:
+    def user_writes_first(path: Path, aside: Path, expect: Any, **kwargs: Any) -> bool:
         (root / "doc.txt").write_bytes(b"v2, written right after the delete looked")
-        return move(path, aside, expect)
+        return move(path, aside, expect, **kwargs)
 
     with monkeypatch.context() as patch:
         patch.setattr(atomic, "move_aside_if", user_writes_first)
