@@ -64,10 +64,6 @@ class Reply:
     headers: Mapping[str, str]
 
 
-class _Retry(Exception):
-    pass
-
-
 class FastS3:
     """Path-style requests to one endpoint, signed with SigV4."""
 

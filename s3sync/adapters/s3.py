@@ -15,7 +15,6 @@ import hashlib
 import os
 import re
 import secrets
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -402,7 +401,6 @@ class Version:
     version_id: str
     etag: str | None
     modified: datetime
-    latest: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -732,7 +730,6 @@ class S3Store:
         content_type: str | None = None,
         precondition: Precondition | None = None,
         size_hint: int | None = None,
-        md5_hint: str | None = None,
         before_complete: Callable[[], None] | None = None,
     ) -> ObjectInfo:
         """Upload ``src``; multipart above the threshold with bounded memory.
@@ -751,16 +748,12 @@ class S3Store:
                 bucket, key, data, metadata=metadata, acl=acl,
                 content_type=content_type, precondition=precondition,
             )
-        part_md5s: list[bytes] | None = None
-        if md5_hint:
-            md5 = md5_hint
-        else:
-            # The object's MD5 goes in its metadata, so it is known before the upload
-            # starts; the parts' own MD5s are taken on the other core meanwhile. A file
-            # that changes after this pass fails its parts' Content-MD5 checks.
-            md5, part_md5s = await asyncio.gather(
-                asyncio.to_thread(file_md5, src), asyncio.to_thread(_part_md5s, src, size)
-            )
+        # The object's MD5 goes in its metadata, so it is known before the upload
+        # starts; the parts' own MD5s are taken on the other core meanwhile. A file
+        # that changes after this pass fails its parts' Content-MD5 checks.
+        md5, part_md5s = await asyncio.gather(
+            asyncio.to_thread(file_md5, src), asyncio.to_thread(_part_md5s, src, size)
+        )
         return await self._put_multipart(
             bucket, key, _file_parts(src, size), size,
             metadata={MD5_KEY: md5_b64(md5), **(metadata or {})},
@@ -972,7 +965,7 @@ class S3Store:
                             continue
                         etag = _strip_etag(item.get("ETag")) if kind == "Versions" else None
                         latest = bool(item.get("IsLatest"))
-                        version = Version(item["VersionId"], etag, item["LastModified"], latest)
+                        version = Version(item["VersionId"], etag, item["LastModified"])
                         found.append((version.modified, latest, -len(found), version))
         found.sort(key=lambda entry: entry[:3], reverse=True)
         return [entry[3] for entry in found]
@@ -1374,6 +1367,3 @@ async def _bounded_gather(jobs: list[Awaitable[Any]], limit: int) -> list[Any]:
 
     return list(await asyncio.gather(*(run(j) for j in jobs)))
 
-
-def stdout_writer() -> Callable[[bytes], object]:
-    return sys.stdout.buffer.write

@@ -65,10 +65,6 @@ class RemoteEntry:
     modified_ns: int = 0
     mode: int | None = None  # permission bits of its ``mode`` metadata, where looked at
 
-    @property
-    def key_tag(self) -> tuple[int, str]:
-        return (self.size, self.etag)
-
 
 @dataclass(frozen=True, slots=True)
 class BaseEntry:
