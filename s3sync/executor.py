@@ -24,7 +24,7 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import atomic, localfs
-from s3sync.adapters.localtree import MAX_LINK_TARGET, LocalTree, symlink_from
+from s3sync.adapters.localtree import MAX_LINK_TARGET, LocalFile, LocalTree, symlink_from
 from s3sync.adapters.probe import WriteSupport, versioning_enabled
 from s3sync.adapters.s3 import (
     MODE_KEY,
@@ -214,13 +214,14 @@ class Executor:
     ) -> BaseEntry:
         if preserve is Preserve.TRASH and expect is not None:
             await self._remote_to_trash(rel, expect)
+        source = self.local.file(rel)
         for _ in range(UPLOAD_ATTEMPTS):
-            before = self.local.stat(rel)
+            before = source.stat()
             if before is None:
                 raise Stale("vanished before its upload")
-            info = await self._put_checked(rel, before, expect)
-            after = self.local.stat(rel)
-            if localfs.same_file_state(before, after) and not await self._racy_mismatch(rel, before, info):
+            info = await self._put_checked(rel, source, before, expect)
+            after = source.stat()
+            if localfs.same_file_state(before, after) and not await self._racy_mismatch(source, before, info):
                 md5 = content_md5(info)
                 mode = before.mode if self.t.permissions else None
                 size = info.size if info.size >= 0 else before.size
@@ -240,11 +241,11 @@ class Executor:
             self.state.put(rel, BaseEntry(NO_LOCAL_VERSION, expect, None))
         raise errors.LocalIOError(f"{rel} kept changing while it was uploaded; will retry next run")
 
-    async def _put_checked(self, rel: RelPath, before: LocalEntry, expect: RemoteEntry | None) -> ObjectInfo:
-        path = self.local.path(rel)
-
+    async def _put_checked(
+        self, rel: RelPath, source: LocalFile, before: LocalEntry, expect: RemoteEntry | None
+    ) -> ObjectInfo:
         def unchanged_so_far() -> None:
-            if not localfs.same_file_state(before, self.local.stat(rel)):
+            if not localfs.same_file_state(before, source.stat()):
                 raise Stale("changed while it was read for its upload")
 
         metadata = {MTIME_KEY: ns_to_seconds_text(before.mtime_ns)}
@@ -254,14 +255,14 @@ class Executor:
         while True:
             precondition = self._precondition(expect)
             try:
-                if self.local.is_link(rel):
+                if source.link:
                     info = await self.store.put_bytes(
-                        self.t.bucket, self.key(rel), localfs.link_target(path), metadata=metadata,
+                        self.t.bucket, self.key(rel), localfs.link_target(source.path), metadata=metadata,
                         precondition=precondition, content_type=content_type,
                     )
                 else:
                     info = await self.store.put_file(
-                        self.t.bucket, self.key(rel), path, metadata=metadata,
+                        self.t.bucket, self.key(rel), source.path, metadata=metadata,
                         precondition=precondition, size_hint=before.size,
                         before_complete=unchanged_so_far, content_type=content_type,
                     )
@@ -275,7 +276,7 @@ class Executor:
                     continue
                 # A retry whose first try went through (its reply was lost) meets its
                 # own write; the same bytes from anywhere else are no conflict either.
-                same = await self._already_there(rel, before)
+                same = await self._already_there(rel, source, before)
                 if same is None:
                     raise
                 return same
@@ -309,13 +310,13 @@ class Executor:
             self._versioned = await versioning_enabled(self.store, self.t.bucket)
         return True
 
-    async def _already_there(self, rel: RelPath, before: LocalEntry) -> ObjectInfo | None:
-        """The object, if it already holds exactly the content of the file at ``rel``."""
+    async def _already_there(self, rel: RelPath, source: LocalFile, before: LocalEntry) -> ObjectInfo | None:
+        """The object, if it already holds exactly the content of ``source``."""
         current = await self.store.head(self.t.bucket, self.key(rel))
         if current is None or current.size != before.size:
             return None
         theirs = content_md5(current)
-        if theirs is None or theirs != await asyncio.to_thread(self.local.hash, rel):
+        if theirs is None or theirs != await asyncio.to_thread(source.hash):
             return None
         log.info("upload_already_there", key=self.key(rel))
         return current
@@ -374,11 +375,11 @@ class Executor:
         log.warning("delete_undone", key=self.key(rel),
                     reason="another client wrote this key after it was listed; its version was restored")
 
-    async def _racy_mismatch(self, rel: RelPath, before: LocalEntry, info: ObjectInfo) -> bool:
+    async def _racy_mismatch(self, source: LocalFile, before: LocalEntry, info: ObjectInfo) -> bool:
         if time.time() - before.mtime_ns / 1e9 > RACY_SECONDS:
             return False
         uploaded = content_md5(info)
-        now = await asyncio.to_thread(self.local.hash, rel)
+        now = await asyncio.to_thread(source.hash)
         return uploaded is not None and now != uploaded
 
     # -- download --------------------------------------------------------------
@@ -482,10 +483,11 @@ class Executor:
         onto itself with the new ``mode`` (conditional on its ETag) there."""
         local, remote = a.local, a.remote
         if a.side is Side.LOCAL:
-            if not localfs.same_file_state(self.local.stat(a.rel), a.local):
+            target = self.local.file(a.rel)
+            if not localfs.same_file_state(target.stat(), a.local):
                 raise Stale("changed locally since planning")
-            if not self.local.is_link(a.rel):  # a symlink has no mode of its own
-                localfs.set_mode(self.local.path(a.rel), a.mode)
+            if not target.link:  # a symlink has no mode of its own
+                localfs.set_mode(target.path, a.mode)
                 local = dataclasses.replace(local, mode=a.mode)
         elif a.remote.size > MAX_COPY_BYTES:
             # One CopyObject copies at most 5 GiB: such an object keeps its old mode, and
@@ -510,8 +512,9 @@ class Executor:
     # -- deletes ---------------------------------------------------------------
 
     def _delete_local(self, rel: RelPath, expect: LocalEntry) -> None:
-        path = self.local.path(rel)
-        current = self.local.stat(rel)
+        target = self.local.file(rel)
+        path = target.path
+        current = target.stat()
         if current is None:
             self.state.forget(rel)
             return
@@ -521,7 +524,7 @@ class Executor:
         # is never deleted (it is put back, or kept in the trash).
         aside = (localfs.trash_slot(self.t.trash_root, self.t.stamp, self._trash_name(rel)) if self.t.use_trash
                  else localfs.temp_path(path, self.t.own))
-        if not atomic.move_aside_if(path, aside, expect, link=self.local.is_link(rel)):
+        if not atomic.move_aside_if(path, aside, expect, link=target.link):
             if os.path.lexists(aside) and not self.t.use_trash:
                 localfs.move_to_trash(aside, self.t.trash_root, self.t.stamp, self._trash_name(rel))
             raise Stale("changed locally while it was deleted; kept")
@@ -611,11 +614,15 @@ class Executor:
 
     def _rename_local(self, rel: RelPath, expect: LocalEntry, copy: RelPath) -> None:
         """The local version moves to the name of its conflict copy, if still ``expect``."""
-        if not localfs.same_file_state(self.local.stat(rel), expect):
+        source, copy_path = self.local.file(rel), self.local.path(copy)
+        if not localfs.same_file_state(source.stat(), expect):
             raise Stale("changed locally since planning")
-        if self.local.taken(copy):
+        if os.path.lexists(copy_path):
             raise Stale("the name of its conflict copy was taken meanwhile")
-        self.local.rename(rel, copy)
+        try:
+            os.rename(source.path, copy_path)
+        except OSError as exc:
+            raise errors.LocalIOError(f"cannot rename {source.path}: {exc.strerror}") from exc
 
     def _trash_name(self, rel: RelPath) -> str:
         """Where in the trash a local version goes: its own name (a link's, for a link)."""

@@ -23,6 +23,20 @@ from s3sync.core.paths import RelPath, link_name
 MAX_LINK_TARGET = 4096  # PATH_MAX: a longer body is no symlink's target
 
 
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """One path of the tree, checked against the root rule once, for one action."""
+
+    path: Path
+    link: bool  # a symlink kept as a link: looked at with lstat, hashed by its target
+
+    def stat(self) -> LocalEntry | None:
+        return localfs.stat_entry(self.path, link=self.link)
+
+    def hash(self) -> str | None:
+        return localfs.hash_file(self.path, link=self.link)
+
+
 @dataclass(frozen=True)
 class LocalTree:
     root: Path
@@ -47,22 +61,12 @@ class LocalTree:
             return self.root / self.disk(rel)
         return localfs.path_in_root(self.root, self.disk(rel))
 
-    def stat(self, rel: RelPath) -> LocalEntry | None:
-        return localfs.stat_entry(self.path(rel), link=self.is_link(rel))
-
-    def hash(self, rel: RelPath) -> str | None:
-        return localfs.hash_file(self.path(rel), link=self.is_link(rel))
+    def file(self, rel: RelPath) -> LocalFile:
+        return LocalFile(self.path(rel), self.is_link(rel))
 
     def taken(self, rel: RelPath) -> bool:
         """Is there anything at all (file, folder, link) at ``rel``'s name?"""
         return os.path.lexists(self.path(rel))
-
-    def rename(self, rel: RelPath, to: RelPath) -> None:
-        path = self.path(rel)
-        try:
-            os.rename(path, self.path(to))
-        except OSError as exc:
-            raise errors.LocalIOError(f"cannot rename {path}: {exc.strerror}") from exc
 
 
 def symlink_from(tmp: Path, own: OwnNames) -> Path:
