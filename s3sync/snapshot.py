@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s3sync.adapters.listing import Listed
 from s3sync.adapters.s3 import plain_md5
+from s3sync.adapters.s3.listing import Listed
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, nfc, why_unmappable

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3sync import errors
-from s3sync.adapters.s3 import file_md5
+from s3sync.adapters.localio import file_md5
 from s3sync.core.model import PERMISSION_BITS, LocalEntry
 from s3sync.core.own import NONCE_HEX, TRASH_DIR, OwnNames
 from s3sync.core.paths import LINK_SUFFIX, RelPath, link_name, nfc

@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 
 from s3sync import errors
 from s3sync.adapters import localfs
-from s3sync.adapters.listing import Listed
 from s3sync.adapters.s3 import S3Store, plain_md5, remote_entry_of
+from s3sync.adapters.s3.listing import Listed
 from s3sync.adapters.statedb import StateStore, entries, row_to_base
 from s3sync.core import safety
 from s3sync.core.model import PERMISSION_BITS, BaseEntry, LocalEntry, RemoteEntry

@@ -11,7 +11,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from s3sync.adapters.fasts3 import Credentials, FastS3, canonical_query_string
+from s3sync.adapters.s3.lean import Credentials, FastS3, canonical_query_string
 
 
 @pytest.mark.parametrize(

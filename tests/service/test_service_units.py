@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from s3sync.adapters.listing import Listed
+from s3sync.adapters.s3.listing import Listed
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath

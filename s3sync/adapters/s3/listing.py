@@ -4,12 +4,12 @@ Why: every sync and every poll lists the whole prefix, and botocore's generic XM
 costs about 150 µs of CPU per object: 15 s for a no-op sync of 100,000 files, and ~5% of
 a core for an idle service polling 10,000 every 30 s. The same requests, parsed by the C
 ElementTree, cost a few milliseconds a page. They are signed by the lean path
-(``fasts3``) where it serves the endpoint, else presigned by the store's botocore client.
+(``lean``) where it serves the endpoint, else presigned by the store's botocore client.
 
 The rule stays: a listing counts only when every page arrived. Any transport error, an
 error status, or a page that does not parse raises, and the sync or poll fails without
-deleting anything. A server that refuses such a listing (403, 501) is remembered and that
-endpoint falls back to botocore's paginator.
+deleting anything. A server that refuses such a listing (403, 501) is remembered by the
+store, which falls back to botocore's paginator.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ from urllib.parse import unquote_plus
 import aiohttp
 
 from s3sync import errors
-from s3sync.adapters.fasts3 import RETRYABLE_CODES, RETRYABLE_STATUS, backoff
+from s3sync.adapters.s3.lean import RETRYABLE_CODES, RETRYABLE_STATUS, backoff
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE = 1000
-_REFUSED: set[str] = set()  # endpoints that would not take a listing sent this way
 
 
 class FastListingUnavailable(Exception):
@@ -51,20 +50,16 @@ class Listed:
     def modified_ns(self) -> int:
         return _iso_to_ns(self.modified)
 
+    @property
+    def modified_at(self) -> datetime:
+        return datetime.fromisoformat(self.modified.replace("Z", "+00:00"))
+
 
 @functools.lru_cache(maxsize=4096)
 def _iso_to_ns(text: str) -> int:
     # Cached: the objects of a tree written in one go share a few hundred distinct dates.
     stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return int(stamp.timestamp()) * 1_000_000_000
-
-
-def available(endpoint: str | None) -> bool:
-    return (endpoint or "") not in _REFUSED
-
-
-def refuse(endpoint: str | None) -> None:
-    _REFUSED.add(endpoint or "")
 
 
 # One GET of a listing page, with its query in wire form: (HTTP status, body). Raises
@@ -224,7 +219,12 @@ def _text(node: ET.Element, name: str) -> str | None:
 
 
 def _error_code(body: bytes) -> str | None:
+    """The ``Code`` of an error document (which S3 sends without the listing's namespace)."""
     try:
-        return _text(ET.fromstring(body), "Code") if body else None
+        root = ET.fromstring(body) if body else None
     except ET.ParseError:
         return None
+    if root is None:
+        return None
+    found = root.find("Code")
+    return found.text if found is not None and found.text else _text(root, "Code")
