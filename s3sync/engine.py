@@ -24,12 +24,11 @@ from s3sync import errors
 from s3sync.adapters import localfs
 from s3sync.adapters.probe import WriteSupport, probe_writes
 from s3sync.adapters.s3 import S3Store, remote_entry_of
-from s3sync.adapters.statedb import PairLock, StateStore, lock_name, pair_id
+from s3sync.adapters.statedb import PairLock, StateStore, pair_id
 from s3sync.config import SyncOptions
-from s3sync.core import safety
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, link_name, nfc
-from s3sync.core.plan import Action, Conflict, DeleteRemote, Forget, Plan, Upload
+from s3sync.core.plan import Conflict, DeleteRemote, Plan, Upload
 from s3sync.core.reconcile import (
     Mode,
     Options,
@@ -38,28 +37,22 @@ from s3sync.core.reconcile import (
     paths_needing_remote_md5,
     reconcile,
 )
+from s3sync.core.scope import Scope
 from s3sync.executor import Executor, Tally, Target
 from s3sync.filters import Filter
 from s3sync.markers import carry_folders
-from s3sync.snapshot import RemoteListing, Snapshots, carry_remote_metadata, reuse_recorded_hashes
+from s3sync.pipeline.context import Context, FullSyncNeeded, Gathered, NothingChanged, PairSpec
+from s3sync.pipeline.gather import gather_all
+from s3sync.pipeline.rails import check_rails
+from s3sync.pipeline.scoped import ScopedGather
+from s3sync.snapshot import Snapshots, carry_remote_metadata, reuse_recorded_hashes
+
+__all__ = ["FullSyncNeeded", "NothingChanged", "PairSpec", "PairSync", "Result", "Scope"]
 
 log = structlog.get_logger()
 
 HASH_WORKERS = 4
 PROBE_TTL = 600.0  # seconds a probe of the server's write conditions is trusted
-
-
-@dataclass(frozen=True)
-class PairSpec:
-    name: str
-    local_root: Path
-    bucket: str
-    prefix: str
-    options: SyncOptions
-
-    def lock_file(self, state_dir: Path, endpoint: str | None, kind: str = "") -> Path:
-        """A lock of this pair, named from its folder's resolved path (``lock_name``)."""
-        return state_dir / f"{lock_name(self.local_root, endpoint, self.bucket, self.prefix)}{kind}.lock"
 
 
 @dataclass
@@ -123,7 +116,13 @@ class PairSync:
         force: bool = False,
         wait: bool = False,
         on_plan: Callable[[Plan], Callable[[int, int], None] | None] | None = None,
+        scope: Scope | None = None,
+        poll: bool = False,
+        settle: float = 0.0,
     ) -> None:
+        """``scope`` (or ``poll``) makes this a scoped pass (``pipeline.scoped``): only the
+        scope's paths, or what a poll's listing shows changed, are looked at; ``settle``
+        leaves files written that recently for later (``deferred``)."""
         self.store = store
         self.spec = spec
         self.id = pair_id(spec.local_root, store.conn.endpoint_url, spec.bucket, spec.prefix)
@@ -132,6 +131,11 @@ class PairSync:
         self.force = force
         self.wait = wait
         self.on_plan = on_plan
+        self.scope = scope if scope is not None or not poll else Scope()
+        self.poll = poll
+        self.settle = settle
+        self.deferred: set[str] = set()  # a scoped pass's paths still being written
+        self.looked_at = -1  # the paths a scoped pass looked at; -1: all
         self.own = OwnNames(b"")  # keyed from the state DB once the pair's lock is held
         self.filter = Filter(spec.options.exclude, self.own, links=spec.options.links)
 
@@ -160,7 +164,9 @@ class PairSync:
         self.own = OwnNames(state.temp_key(), self._state_inside_root())
         self.filter = Filter.for_root(self.spec.local_root, self.spec.options.exclude, self.own,
                                       links=self.spec.options.links)
-        snaps = await self._gather(state)
+        ctx = Context(self.store, self.spec, state, self.own, self.filter, self.force, self.dry_run)
+        gathered = await self._gather(ctx)
+        snaps = gathered.snaps
         # The local side is never written in push mode (the backup job): no clean-up of
         # leftovers there, no probe file.
         writes_locally = self.spec.options.mode != "push" and not self.dry_run
@@ -173,7 +179,8 @@ class PairSync:
         if await self._fill_conflict_mtimes(plan, snaps):
             plan = reconcile(snaps.base, snaps.local, snaps.remote, options)
         log.info("plan_computed", **{k: v for k, v in plan.counts().items()})
-        self._check_rails(plan, snaps)
+        check_rails(plan, gathered.counts, self.spec.options.max_delete, force=self.force,
+                    scoped=self.scope is not None)
         if self.dry_run:
             tally = Tally(counts=dict(plan.counts()))
             return Result(self.spec.name, tally, time.monotonic() - started, True, plan, snaps.skipped)
@@ -206,7 +213,7 @@ class PairSync:
         await carry_folders(self.store, state, snaps, root=self.spec.local_root, bucket=self.spec.bucket,
                             prefix=self.spec.prefix, mode=chosen.mode, no_delete=chosen.no_delete,
                             empty_dirs=chosen.empty_dirs)
-        self._record_identity(state)
+        state.set_json("identity", ctx.identity())
         result = Result(self.spec.name, tally, time.monotonic() - started, False, None, snaps.skipped)
         state.set_json("last_run", {"finished": time.time(), **result.summary()})
         log.info("sync_finished", **{k: v for k, v in result.summary().items() if isinstance(v, int | float)})
@@ -235,6 +242,13 @@ class PairSync:
                         "client in the moment between listing and writing cannot be detected")
         state.set_json("write_support", {"endpoint": endpoint, "probed": time.time(), **support.as_dict()})
         return support
+
+    async def _gather(self, ctx: Context) -> Gathered:
+        if self.scope is None:
+            return await gather_all(ctx)
+        gathered = await ScopedGather(ctx, self.scope, poll=self.poll, settle=self.settle).run()
+        self.deferred, self.looked_at = gathered.deferred, gathered.looked_at
+        return gathered
 
     def _state_inside_root(self) -> str | None:
         """The state dir relative to the root, when it lies inside (say the root is a home
@@ -269,81 +283,7 @@ class PairSync:
         if not self.dry_run:
             root.mkdir(parents=True)
 
-    def _identity(self) -> dict[str, object]:
-        st = self.spec.local_root.stat()
-        return {"dev": st.st_dev, "ino": st.st_ino, "root": str(self.spec.local_root),
-                "endpoint": self.store.conn.endpoint_url, "bucket": self.spec.bucket,
-                "prefix": self.spec.prefix}
-
-    def _record_identity(self, state: StateStore) -> None:
-        state.set_json("identity", self._identity())
-
-    def _check_rails(self, plan: Plan, snaps: Snapshots) -> None:
-        if self.force:
-            return
-        limit = safety.DeleteLimit.parse(self.spec.options.max_delete)
-        reasons = safety.check(
-            plan,
-            base_count=len(snaps.base),
-            local_count=len(snaps.local),
-            remote_count=len(snaps.remote),
-            limit=limit,
-        )
-        if reasons:
-            log.warning("safety_aborted", reasons=reasons)
-            raise errors.SafetyAbort([*reasons, "nothing was changed; use --force to proceed anyway"])
-
     # -- snapshots ---------------------------------------------------------------
-
-    async def _gather(self, state: StateStore) -> Snapshots:
-        scan_job = asyncio.to_thread(
-            localfs.scan, self.spec.local_root, self.filter.excluded,
-            follow_symlinks=self.spec.options.follow_symlinks, is_temp=self.own.is_temp,
-            links=self.spec.options.links,
-        )
-        scan, listed = await asyncio.gather(scan_job, self._list_remote())
-        base = state.load_base()
-        recorded = state.get_json("identity")
-        if recorded is not None and base and recorded != self._identity():
-            if not scan.entries and not self.force:
-                # An empty folder that is not the one this pair synced is what the mount
-                # point of an unmounted disk looks like. Dropping the base here would blind
-                # the emptied-root rail (and fill the mount point from the bucket).
-                raise errors.SafetyAbort([
-                    f"the local folder {self.spec.local_root} is empty and is not the folder "
-                    f"this pair synced before ({len(base)} files; unmounted disk?)",
-                    "nothing was changed; use --force to sync it as a new folder",
-                ])
-            log.warning("state_identity_changed", reason="treating this run as a first sync")
-            base = {}
-            if not self.dry_run:
-                state.clear()
-        retired: list[Action] = []
-        for rel in list(base):
-            if self.filter.excluded_file(rel):
-                del base[rel]
-                retired.append(Forget(rel, "excluded"))
-        snaps = Snapshots(base, scan.entries, listed.entries, retired, [*scan.skipped, *listed.skipped],
-                          scan.disk_names, scan.temp_files, listed.key_names, listed.markers,
-                          scan.folders, scan.empty)
-        # A path the scan skipped (unreadable folder, symlink not followed, FIFO, file we
-        # could not stat) or two keys of one name are unknown, not deleted. Below a
-        # symlinked folder that matters twice: its base rows must not become remote
-        # deletes, and its remote keys must not be downloaded through the link.
-        blocked = {RelPath(nfc(disk.rstrip("/"))) for disk, _why in scan.skipped}
-        blocked.update(scan.unreadable, listed.collided)
-        snaps.leave_alone(blocked, set(scan.links), self.spec.prefix)
-        for message in snaps.skipped:
-            log.warning("path_skipped", rel=message[0], reason=message[1])
-        return snaps
-
-    async def _list_remote(self, under: str = "") -> RemoteListing:
-        """The keys below the prefix (and ``under``, a folder prefix relative to it), complete."""
-        listing = RemoteListing(self.spec.prefix, self.filter)
-        async for page in self.store.list_pages(self.spec.bucket, self.spec.prefix + under):
-            for info in page:
-                listing.add(info)
-        return listing
 
     async def _fill_conflict_mtimes(self, plan: Plan, snaps: Snapshots) -> bool:
         """HEAD the objects in conflict for their ``mtime`` metadata; True if any was found.

@@ -26,8 +26,8 @@ import structlog
 from s3sync import errors
 from s3sync.adapters.s3 import S3Store
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
-from s3sync.engine import PairSpec, PairSync, Result
-from s3sync.service.scope import FullSyncNeeded, NothingChanged, Scope, ScopedSync
+from s3sync.core.scope import Scope
+from s3sync.engine import FullSyncNeeded, NothingChanged, PairSpec, PairSync, Result
 from s3sync.service.watcher import batches, watching
 
 log = structlog.get_logger()
@@ -275,8 +275,8 @@ class PairService:
 
     async def _run(self, work: Work) -> tuple[Result, int]:
         if work.full is None and not work.scope.full:
-            runner = ScopedSync(self.store, self.spec, self.state_dir, work.scope,
-                                poll=work.poll, settle=self.spec.options.settle)
+            runner = PairSync(self.store, self.spec, self.state_dir, scope=work.scope,
+                              poll=work.poll, settle=self.spec.options.settle)
             try:
                 result = await runner.run()
             except FullSyncNeeded:

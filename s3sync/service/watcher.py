@@ -31,7 +31,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from s3sync.service.scope import Scope, hint_paths
+from s3sync.core.scope import Scope, hint_paths
 
 # A folder's own modify/attrib events only say that its listing changed; the files
 # that changed send their own events, so those two are not worth waking up for.

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from s3sync.adapters.s3 import Connection, S3Store
 from s3sync.config import SyncOptions
 from s3sync.core.plan import Action, Forget
-from s3sync.engine import PairSpec, PairSync
+from s3sync.core.scope import Scope
+from s3sync.engine import NothingChanged, PairSpec, PairSync
 from s3sync.executor import Executor
-from s3sync.service.scope import NothingChanged, Scope, ScopedSync
 from tests.e2e.sync_helpers import tree_snapshot
 from tests.s3server import S3Server
 
@@ -84,10 +84,10 @@ def test_no_pass_acts_below_a_symlink_or_outside_the_root(
                     s3.put_object(Bucket=bucket, Key=PREFIX + rel, Body=f"planted {rel}".encode())
             below = sorted({rel for _kind, rel in changes} | set(links))
             passes: Sequence[PairSync] = [
-                ScopedSync(store, spec, state, Scope(files=set(below), folders=set(links))),
-                ScopedSync(store, spec, state, Scope(), poll=True),
+                PairSync(store, spec, state, scope=Scope(files=set(below), folders=set(links))),
+                PairSync(store, spec, state, scope=Scope(), poll=True),
                 PairSync(store, spec, state),  # a full sync, as a rescan runs it too
-                ScopedSync(store, spec, state, Scope(files=set(below))),
+                PairSync(store, spec, state, scope=Scope(files=set(below))),
             ]
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(Executor, "run", _spy(Executor.run, seen))

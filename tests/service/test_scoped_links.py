@@ -11,8 +11,8 @@ import pytest
 
 from s3sync.adapters.s3 import Connection, S3Store
 from s3sync.config import SyncOptions
-from s3sync.engine import PairSpec, PairSync
-from s3sync.service.scope import NothingChanged, Scope, ScopedSync
+from s3sync.core.scope import Scope
+from s3sync.engine import NothingChanged, PairSpec, PairSync
 from tests.s3server import S3Server
 
 PREFIX = "p/"
@@ -36,7 +36,7 @@ class Pair:
                 if scope is None and not poll:
                     return (await PairSync(store, self.spec, self.state).run()).summary()
                 try:
-                    return (await ScopedSync(store, self.spec, self.state, scope or Scope(), poll=poll).run()).summary()
+                    return (await PairSync(store, self.spec, self.state, scope=scope or Scope(), poll=poll).run()).summary()
                 except NothingChanged:
                     return {}
 

@@ -14,9 +14,9 @@ from s3sync.adapters.statedb import StateStore
 from s3sync.core.model import LocalEntry, RemoteEntry, Side
 from s3sync.core.paths import RelPath
 from s3sync.core.plan import SetMode
-from s3sync.engine import PairSpec, Result
+from s3sync.core.scope import Scope
+from s3sync.engine import PairSpec, PairSync, Result
 from s3sync.executor import Executor, Target
-from s3sync.service.scope import Scope, ScopedSync
 from tests.e2e.sync_helpers import wait_for
 from tests.service.test_scoped_names import PREFIX, Pair, full, pair, poll
 
@@ -24,7 +24,7 @@ __all__ = ["pair"]  # the fixture
 
 
 def watch_script(store: S3Store, spec: PairSpec, state: Path) -> Coroutine[Any, Any, Result]:
-    return ScopedSync(store, spec, state, Scope(files={"run.sh"})).run()
+    return PairSync(store, spec, state, scope=Scope(files={"run.sh"})).run()
 
 
 def test_a_remote_chmod_is_applied_by_a_poll_and_a_local_one_goes_up_by_a_watch_pass(pair: Pair) -> None:

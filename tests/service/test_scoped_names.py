@@ -14,8 +14,8 @@ import pytest
 
 from s3sync.adapters.s3 import Connection, S3Store
 from s3sync.config import SyncOptions
-from s3sync.engine import PairSpec, PairSync, Result
-from s3sync.service.scope import NothingChanged, Scope, ScopedSync
+from s3sync.core.scope import Scope
+from s3sync.engine import NothingChanged, PairSpec, PairSync, Result
 from tests.s3server import S3Server
 
 NFC = unicodedata.normalize("NFC", "café.txt")
@@ -26,11 +26,11 @@ Pass = Callable[[S3Store, PairSpec, Path], Coroutine[Any, Any, Result]]
 
 
 def poll(store: S3Store, spec: PairSpec, state: Path) -> Coroutine[Any, Any, Result]:
-    return ScopedSync(store, spec, state, Scope(), poll=True).run()
+    return PairSync(store, spec, state, scope=Scope(), poll=True).run()
 
 
 def watch(store: S3Store, spec: PairSpec, state: Path) -> Coroutine[Any, Any, Result]:
-    return ScopedSync(store, spec, state, Scope(files={NFC})).run()
+    return PairSync(store, spec, state, scope=Scope(files={NFC})).run()
 
 
 def full(store: S3Store, spec: PairSpec, state: Path) -> Coroutine[Any, Any, Result]:

@@ -9,9 +9,10 @@ from s3sync.adapters.s3.listing import Listed
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath
+from s3sync.core.scope import Scope, hint_paths
 from s3sync.filters import Filter
+from s3sync.pipeline.scoped import RemoteView
 from s3sync.service.pair import Backoff, Work, backoff_cap
-from s3sync.service.scope import RemoteView, Scope, hint_paths
 from s3sync.service.status import read
 
 EPOCH = "1970-01-01T00:00:00Z"
