@@ -26,17 +26,11 @@ from s3sync.adapters.probe import WriteSupport, probe_writes
 from s3sync.adapters.s3 import S3Store, remote_entry_of
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
 from s3sync.config import SyncOptions
+from s3sync.core.change import Mode, Options, Policy, paths_needing_hash, paths_needing_remote_md5
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, link_name, nfc
 from s3sync.core.plan import Conflict, DeleteRemote, Plan, Upload
-from s3sync.core.reconcile import (
-    Mode,
-    Options,
-    Policy,
-    paths_needing_hash,
-    paths_needing_remote_md5,
-    reconcile,
-)
+from s3sync.core.reconcile import reconcile
 from s3sync.core.scope import Scope
 from s3sync.executor import Executor, Tally, Target
 from s3sync.filters import Filter

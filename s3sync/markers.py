@@ -18,9 +18,9 @@ from s3sync import errors
 from s3sync.adapters import localfs
 from s3sync.adapters.s3 import Precondition, S3Store
 from s3sync.adapters.statedb import StateStore
+from s3sync.core.change import Mode
 from s3sync.core.folders import plan_folders
 from s3sync.core.paths import RelPath
-from s3sync.core.reconcile import Mode
 from s3sync.snapshot import Snapshots
 
 log = structlog.get_logger()

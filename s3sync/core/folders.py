@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass, field
 
+from s3sync.core.change import Mode
 from s3sync.core.paths import RelPath
-from s3sync.core.reconcile import Mode
 
 
 @dataclass(frozen=True, slots=True)

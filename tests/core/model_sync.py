@@ -25,6 +25,7 @@ import copy
 import hashlib
 from dataclasses import dataclass, field, replace
 
+from s3sync.core.change import Options, paths_needing_hash, paths_needing_remote_md5
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry, Side
 from s3sync.core.paths import RelPath
 from s3sync.core.plan import (
@@ -40,12 +41,7 @@ from s3sync.core.plan import (
     Skip,
     Upload,
 )
-from s3sync.core.reconcile import (
-    Options,
-    paths_needing_hash,
-    paths_needing_remote_md5,
-    reconcile,
-)
+from s3sync.core.reconcile import reconcile
 
 
 def data_of(content: int) -> bytes:

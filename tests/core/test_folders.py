@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s3sync.core.change import Mode
 from s3sync.core.folders import FolderPlan, plan_folders
 from s3sync.core.paths import RelPath
-from s3sync.core.reconcile import Mode
 
 F = RelPath("photos")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from s3sync.core.change import Mode, Options, Policy
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry, Side
 from s3sync.core.paths import RelPath
 from s3sync.core.plan import Conflict, Preserve, Record, Upload
-from s3sync.core.reconcile import Mode, Options, Policy, reconcile
+from s3sync.core.reconcile import reconcile
 from tests.core.model_sync import Trashed, World, gather, md5_of, simulate, sync
 
 A = RelPath("d/a.txt")

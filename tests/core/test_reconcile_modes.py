@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from s3sync.core.change import Mode, Options
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry, Side
 from s3sync.core.paths import RelPath
 from s3sync.core.plan import Record, SetMode
-from s3sync.core.reconcile import Mode, Options, reconcile
+from s3sync.core.reconcile import reconcile
 
 REL = RelPath("run.sh")
 MD5 = "0" * 32

@@ -33,6 +33,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from s3sync.core.change import Mode, Options, Policy
 from s3sync.core.model import Side
 from s3sync.core.paths import RelPath
 from s3sync.core.plan import (
@@ -47,7 +48,7 @@ from s3sync.core.plan import (
     Skip,
     Upload,
 )
-from s3sync.core.reconcile import Mode, Options, Policy, reconcile
+from s3sync.core.reconcile import reconcile
 from s3sync.core.safety import DeleteLimit, check
 from tests.core.model_sync import (
     STYLES,

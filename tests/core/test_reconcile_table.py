@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from s3sync.core.change import Mode, Options, Policy, paths_needing_hash, paths_needing_remote_md5
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry, Side
 from s3sync.core.paths import (
     BadS3Url,
@@ -35,14 +36,7 @@ from s3sync.core.plan import (
     Skip,
     Upload,
 )
-from s3sync.core.reconcile import (
-    Mode,
-    Options,
-    Policy,
-    paths_needing_hash,
-    paths_needing_remote_md5,
-    reconcile,
-)
+from s3sync.core.reconcile import reconcile
 from s3sync.core.safety import DeleteLimit, check
 
 P = RelPath("dir/report.txt")

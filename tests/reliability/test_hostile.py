@@ -35,10 +35,11 @@ import pytest
 from s3sync import errors
 from s3sync.adapters import atomic as installs
 from s3sync.adapters import localfs
+from s3sync.core.change import Options
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry
 from s3sync.core.paths import RelPath
 from s3sync.core.plan import Download, Skip, Upload
-from s3sync.core.reconcile import Options, reconcile
+from s3sync.core.reconcile import reconcile
 from tests.conftest import AS_NOBODY, NOBODY, REPO, Cli, Result, nobody_env
 from tests.e2e.sync_helpers import Pair, make_pair, read_tree, summary_of, temp_files
 from tests.reliability.helpers import api_sync, assert_converged, state_rows, untruthful_rows
