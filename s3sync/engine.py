@@ -21,7 +21,7 @@ from pathlib import Path
 import structlog
 
 from s3sync import errors
-from s3sync.adapters import localfs
+from s3sync.adapters import localfs, trash
 from s3sync.adapters.probe import WriteSupport, probe_writes
 from s3sync.adapters.s3 import S3Store, remote_entry_of
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
@@ -165,7 +165,7 @@ class PairSync:
         # leftovers there, no probe file.
         writes_locally = self.spec.options.mode != "push" and not self.dry_run
         if writes_locally:
-            localfs.remove_temp_files(snaps.temp_files)
+            trash.remove_temp_files(snaps.temp_files)
         await self._fill_hashes(snaps)
         casefold = writes_locally and localfs.ignores_case(self.spec.local_root, self.own)
         options = core_options(self.spec.options, stamp, casefold=casefold)
@@ -258,7 +258,7 @@ class PairSync:
         if self.spec.options.mode == "push":
             # A backup never writes into its source folder, not even a trash.
             return self.state_dir / "trash" / self.id
-        return self.spec.local_root / localfs.TRASH_DIR
+        return self.spec.local_root / trash.TRASH_DIR
 
     # -- rails -------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import os
 import structlog
 
 from s3sync import errors
-from s3sync.adapters import atomic, localfs
+from s3sync.adapters import atomic, localfs, trash
 from s3sync.adapters.s3 import MODE_KEY, mode_text, modified_ns_of
 from s3sync.core.model import BaseEntry, LocalEntry, RemoteEntry, Side
 from s3sync.core.paths import RelPath
@@ -70,18 +70,18 @@ class Changes(Transfers):
             raise Stale("changed locally since planning; kept")
         # Moved aside first and checked there: a write in the moment after the look above
         # is never deleted (it is put back, or kept in the trash).
-        aside = (localfs.trash_slot(self.t.trash_root, self.t.stamp, self._trash_name(rel)) if self.t.use_trash
+        aside = (trash.trash_slot(self.t.trash_root, self.t.stamp, self._trash_name(rel)) if self.t.use_trash
                  else localfs.temp_path(path, self.t.own))
         if not atomic.move_aside_if(path, aside, expect, link=target.link):
             if os.path.lexists(aside) and not self.t.use_trash:
-                localfs.move_to_trash(aside, self.t.trash_root, self.t.stamp, self._trash_name(rel))
+                trash.move_to_trash(aside, self.t.trash_root, self.t.stamp, self._trash_name(rel))
             raise Stale("changed locally while it was deleted; kept")
         if not self.t.use_trash:
             try:
                 aside.unlink()
             except OSError as exc:
                 raise errors.LocalIOError(f"cannot delete {path}: {exc.strerror}") from exc
-        localfs.prune_empty_parents(path, self.t.root)
+        trash.prune_empty_parents(path, self.t.root)
         self.state.forget(rel)
         log.info("file_deleted", trash=self.t.use_trash)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import structlog
 
 from s3sync import errors
-from s3sync.adapters import atomic, localfs
+from s3sync.adapters import atomic, localfs, trash
 from s3sync.adapters.localtree import MAX_LINK_TARGET, LocalFile, symlink_from
 from s3sync.adapters.probe import versioning_enabled
 from s3sync.adapters.s3 import (
@@ -214,7 +214,7 @@ class Transfers(Base):
             ):
                 await self._keep_download_as_copy(rel, tmp, info, md5, key == self.key(rel))
             if current is not None and preserve is Preserve.TRASH:
-                localfs.move_to_trash(dest, self.t.trash_root, self.t.stamp, self._trash_name(rel))
+                trash.move_to_trash(dest, self.t.trash_root, self.t.stamp, self._trash_name(rel))
                 current = None
             mtime = mtime_ns_of(info)
             try:
@@ -271,7 +271,7 @@ class Transfers(Base):
     async def _remote_to_trash(self, rel: RelPath, expect: RemoteEntry) -> None:
         """Keep a remote version that is about to be replaced or deleted, in the trash."""
         # A free slot (never os.replace over an earlier trashed version), in owner-only folders.
-        dest = localfs.trash_slot(self.t.trash_root, self.t.stamp, rel)
+        dest = trash.trash_slot(self.t.trash_root, self.t.stamp, rel)
         tmp, info, _ = await self.store.download_to_temp(
             self.t.bucket, self.key(rel), dest, listed=(expect.etag, expect.size)
         )
