@@ -35,6 +35,7 @@ from s3sync.core.scope import Scope
 from s3sync.executor import Executor, Tally, Target
 from s3sync.filters import Filter
 from s3sync.markers import carry_folders
+from s3sync.outcome import SyncSummary, outcome
 from s3sync.pipeline.context import Context, FullSyncNeeded, Gathered, NothingChanged, PairSpec
 from s3sync.pipeline.gather import gather_all
 from s3sync.pipeline.rails import check_rails
@@ -62,23 +63,9 @@ class Result:
     def failed(self) -> bool:
         return bool(self.tally.failures)
 
-    def summary(self) -> dict[str, object]:
-        counts = self.tally.counts
-        return {
-            "pair": self.pair,
-            "dry_run": self.dry_run,
-            **{name: counts.get(name, 0) for name in (
-                "upload", "download", "delete_local", "delete_remote", "conflict", "metadata", "failed",
-            )},
-            "skipped": counts.get("skipped", 0) + len(self.skipped),
-            "bytes_up": self.tally.bytes_up,
-            "bytes_down": self.tally.bytes_down,
-            "seconds": round(self.seconds, 3),
-            "conflict_copies": sorted(self.tally.conflict_copies),
-            "failures": [
-                {"rel": f.rel, "action": f.action, "reason": f.reason} for f in self.tally.failures
-            ],
-        }
+    def summary(self) -> SyncSummary:
+        """What this run did, as every reader reports it (``outcome``)."""
+        return outcome(self.pair, self.tally, self.seconds, self.dry_run, self.plan, len(self.skipped))
 
 
 def utc_stamp(now: float | None = None) -> str:
@@ -209,8 +196,9 @@ class PairSync:
                             empty_dirs=chosen.empty_dirs)
         state.set_json("identity", ctx.identity())
         result = Result(self.spec.name, tally, time.monotonic() - started, False, None, snaps.skipped)
-        state.set_json("last_run", {"finished": time.time(), **result.summary()})
-        log.info("sync_finished", **{k: v for k, v in result.summary().items() if isinstance(v, int | float)})
+        summary = result.summary().as_json()
+        state.set_json("last_run", {"finished": time.time(), **summary})
+        log.info("sync_finished", **{k: v for k, v in summary.items() if isinstance(v, int | float)})
         return result
 
     async def _write_support(self, state: StateStore, plan: Plan) -> WriteSupport | None:

@@ -235,8 +235,8 @@ def test_summary_copies_the_engine_result() -> None:
     )
     assert not summary.ok
     assert summary.changes == 11
-    # The CLI prints Result.summary(); the typed value must say the same.
-    cli = result.summary()
+    # The CLI prints this JSON object; it must say what the typed value says.
+    cli = summary.as_json()
     for ours, theirs in [("uploaded", "upload"), ("downloaded", "download"),
                          ("deleted_local", "delete_local"), ("deleted_remote", "delete_remote"),
                          ("conflicts", "conflict"), ("skipped", "skipped"), ("failed", "failed"),

@@ -141,7 +141,7 @@ def _exit_code(outcomes: list[Result | errors.S3SyncError]) -> int:
 
 def _report(result: Result, as_json: bool) -> None:
     if as_json:
-        summary = result.summary()
+        summary = result.summary().as_json()
         if result.plan is not None:
             summary["plan"] = [{"action": a.action, "rel": a.rel, "reason": a.reason} for a in result.plan.changes()]
         click.echo(json.dumps(summary, ensure_ascii=False))
@@ -149,14 +149,8 @@ def _report(result: Result, as_json: bool) -> None:
     if result.plan is not None:
         _print_plan(result.plan)
         return
-    s = result.summary()
-    parts = [f"{s[k]} {label}" for k, label in (
-        ("upload", "uploaded"), ("download", "downloaded"), ("delete_local", "deleted locally"),
-        ("delete_remote", "deleted remotely"), ("conflict", "conflicts"),
-        ("metadata", "permissions updated"), ("skipped", "skipped"),
-        ("failed", "failed"),
-    ) if s[k]]
-    click.echo(f"{result.pair}: {', '.join(parts) or 'in sync, nothing to do'} ({s['seconds']} s)")
+    done = result.summary()
+    click.echo(f"{result.pair}: {done.report() or 'in sync, nothing to do'} ({round(done.seconds, 3)} s)")
     for failure in result.tally.failures:
         click.echo(f"  failed: {failure.action} {failure.rel}: {failure.reason}")
 

@@ -28,6 +28,7 @@ from s3sync.adapters.s3 import S3Store
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
 from s3sync.core.scope import Scope
 from s3sync.engine import FullSyncNeeded, NothingChanged, PairSpec, PairSync, Result
+from s3sync.outcome import TRANSFERS
 from s3sync.service.watcher import batches, watching
 
 log = structlog.get_logger()
@@ -292,8 +293,8 @@ class PairService:
     # -- outcomes ----------------------------------------------------------------
 
     def _finished(self, work: Work, result: Result, looked_at: int, seconds: float) -> None:
-        summary = result.summary()
-        counts = {k: summary[k] for k in ("upload", "download", "delete_local", "delete_remote", "conflict", "failed")}
+        done = result.summary().counts()
+        counts = {k: done[k] for k in (*TRANSFERS, "failed")}
         self.log.info("pass_finished", trigger=work.trigger, paths=looked_at,
                       seconds=round(seconds, 3), **counts)
         conflicts = len(result.tally.conflict_copies)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from s3sync import errors
+from s3sync.outcome import TRANSFERS, report_counts
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,9 @@ def _last_sync(last_run: dict[str, Any], last_pass: dict[str, Any]) -> tuple[flo
 
 def _result(counts: dict[str, Any]) -> str:
     failed = int(counts.get("failed", 0))
-    moved = [f"{counts[k]} {label}" for k, label in (
-        ("upload", "uploaded"), ("download", "downloaded"), ("delete_local", "deleted locally"),
-        ("delete_remote", "deleted remotely"), ("conflict", "conflicts"),
-    ) if counts.get(k)]
+    moved = report_counts({k: int(counts.get(k, 0)) for k in TRANSFERS})
     head = f"{failed} failed" if failed else "ok"
-    return f"{head} ({', '.join(moved)})" if moved else head
+    return f"{head} ({moved})" if moved else head
 
 
 def _remote_of(identity: dict[str, Any]) -> str | None:

@@ -34,9 +34,9 @@ class Pair:
         async def go() -> dict[str, object]:
             async with S3Store.open(self.conn) as store:
                 if scope is None and not poll:
-                    return (await PairSync(store, self.spec, self.state).run()).summary()
+                    return (await PairSync(store, self.spec, self.state).run()).summary().as_json()
                 try:
-                    return (await PairSync(store, self.spec, self.state, scope=scope or Scope(), poll=poll).run()).summary()
+                    return (await PairSync(store, self.spec, self.state, scope=scope or Scope(), poll=poll).run()).summary().as_json()
                 except NothingChanged:
                     return {}
 

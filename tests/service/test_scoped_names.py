@@ -59,7 +59,7 @@ class Pair:
         result = asyncio.run(go())
         if result is None:
             return {}
-        summary = result.summary()
+        summary = result.summary().as_json()
         return {k: v for k, v in summary.items() if k in ("upload", "download", "delete_local",
                                                             "delete_remote", "conflict", "metadata", "failed") and v}
 
