@@ -41,6 +41,16 @@ _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
 _BUCKET = re.compile(rb"<BucketName>([^<]*)</BucketName>")
 
 
+def tls_setting(verify: bool | str) -> ssl.SSLContext | bool:
+    """aiohttp's ``ssl`` argument for botocore's ``verify`` (False, True, or a CA bundle):
+    one rule for every request s3sync makes outside botocore."""
+    if verify is False:
+        return False
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     access_key: str
@@ -92,12 +102,7 @@ class FastS3:
         cls, endpoint: str, region: str, credentials: Any, *, pool: int, verify: bool | str,
         connect_timeout: float, read_timeout: float, max_attempts: int,
     ) -> AsyncIterator[FastS3]:
-        ssl_option: ssl.SSLContext | bool = True
-        if verify is False:
-            ssl_option = False
-        elif isinstance(verify, str):
-            ssl_option = ssl.create_default_context(cafile=verify)
-        connector = aiohttp.TCPConnector(limit=pool, ssl=ssl_option, ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(limit=pool, ssl=tls_setting(verify), ttl_dns_cache=300)
         timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=False, skip_auto_headers=("User-Agent",),

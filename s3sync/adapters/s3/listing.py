@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from urllib.parse import unquote_plus
 import aiohttp
 
 from s3sync import errors
-from s3sync.adapters.s3.lean import RETRYABLE_CODES, RETRYABLE_STATUS, backoff
+from s3sync.adapters.s3.lean import RETRYABLE_CODES, RETRYABLE_STATUS, backoff, tls_setting
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE = 1000
@@ -107,7 +106,7 @@ def presigned_fetch(client: Any, session: aiohttp.ClientSession, bucket: str, ve
     """Pages fetched through URLs presigned by the store's botocore client (same
     credentials, endpoint and addressing as every other request), for endpoints the lean
     path does not serve."""
-    tls = _ssl(verify)
+    tls = tls_setting(verify)
 
     async def fetch(query: dict[str, str]) -> tuple[int, bytes]:
         params: dict[str, Any] = {_BOTO_PARAMS[k]: v for k, v in query.items() if k != "list-type"}
@@ -185,14 +184,6 @@ async def confirm_s3(fetch: Fetch, endpoint: str, bucket: str) -> None:
         raise errors.EndpointError(
             f"{endpoint} is not an S3 endpoint (HTTP {status} without an S3 answer to listing bucket {bucket})"
         )
-
-
-def _ssl(verify: bool | str) -> ssl.SSLContext | bool:
-    if verify is False:
-        return False
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return True
 
 
 _KEY, _SIZE, _ETAG, _MODIFIED = (f"{NS}{n}" for n in ("Key", "Size", "ETag", "LastModified"))
