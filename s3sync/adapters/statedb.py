@@ -32,6 +32,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
 )
@@ -45,6 +46,7 @@ SCHEMA_VERSION = 2
 # Columns added since schema 1, in order: a DB of an older schema gains them (NULL).
 ADDED_COLUMNS = {2: ("local_mode INTEGER", "remote_mode INTEGER", "remote_modified_ns BIGINT")}
 FLUSH_EVERY = 500
+SQL_CHUNK = 500  # SQLite caps bound parameters: rows are loaded in chunks below that
 
 metadata = MetaData()
 
@@ -241,7 +243,35 @@ class StateStore:
 
     def count(self) -> int:
         with self._errors(), self.engine.connect() as conn:
-            return len(conn.execute(select(entries.c.rel)).all())
+            return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
+
+    def remote_tags(self) -> dict[RelPath, tuple[int, str, int | None]]:
+        """Every row's remote (size, ETag, LastModified): what a poll compares a listing with."""
+        # Every poll reads every row: the plain DB-API cursor is several times cheaper
+        # than SQLAlchemy's result rows here.
+        with self._errors():
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("SELECT rel, remote_size, remote_etag, remote_modified_ns FROM entries")
+                return {RelPath(rel): (size, etag, modified) for rel, size, etag, modified in cursor.fetchall()}
+            finally:
+                raw.close()
+
+    def load_rows(self, rels: set[RelPath], folders: set[RelPath]) -> dict[RelPath, BaseEntry]:
+        """The rows of ``rels`` and of every path below one of ``folders``."""
+        found: dict[RelPath, BaseEntry] = {}
+        wanted = sorted(rels)
+        with self._errors(), self.engine.connect() as conn:
+            for start in range(0, len(wanted), SQL_CHUNK):
+                chunk = wanted[start : start + SQL_CHUNK]
+                found.update(map(row_to_base, conn.execute(select(entries).where(entries.c.rel.in_(chunk)))))
+            for folder in folders:
+                # A range on the primary key, not LIKE: names may hold % and _.
+                low, high = folder + "/", folder + "0"  # "0" sorts right after "/"
+                query = select(entries).where(entries.c.rel >= low, entries.c.rel < high)
+                found.update(map(row_to_base, conn.execute(query)))
+        return found
 
     def clear(self) -> None:
         with self._errors(), self.engine.begin() as conn:

@@ -15,11 +15,10 @@ import time
 from collections.abc import Iterable, Mapping
 
 import structlog
-from sqlalchemy import func, select
 
 from s3sync.adapters.s3 import plain_md5, remote_entry_of
 from s3sync.adapters.s3.listing import Listed
-from s3sync.adapters.statedb import StateStore, entries, row_to_base
+from s3sync.adapters.statedb import StateStore
 from s3sync.core.model import BaseEntry, RemoteEntry
 from s3sync.core.paths import RelPath, nfc, why_unmappable
 from s3sync.core.plan import Action, Forget
@@ -33,9 +32,6 @@ log = structlog.get_logger()
 
 # Above this many paths one listing of the prefix is cheaper than a HEAD per key.
 HEAD_LIMIT = 256
-
-# SQLite caps bound parameters; load base rows in chunks below that.
-SQL_CHUNK = 500
 
 
 class ScopedGather:
@@ -52,11 +48,11 @@ class ScopedGather:
     async def run(self) -> Gathered:
         state = self.ctx.state
         self._require_history(state)
-        base_count = _count_rows(state)
+        base_count = state.count()
         view: RemoteView | None = None
         files = set(self.scope.files)
         if self.poll:
-            view = await self._poll_listing(_remote_tags(state))
+            view = await self._poll_listing(state.remote_tags())
             files |= view.changed
         # Hidden paths (the trash, excludes) are not looked at; base rows a new exclude
         # hides are retired by the next full sync, as `s3sync sync` would.
@@ -69,7 +65,7 @@ class ScopedGather:
         local = await asyncio.to_thread(LocalLook(self.spec, self.filter).look, files, visible)
         rels = set(local.entries) | local.unknown | {RelPath(nfc(f)) for f in files}
         folders = {RelPath(nfc(f)) for f in visible}
-        base = _load_rows(state, rels, folders)
+        base = state.load_rows(rels, folders)
         if view is not None:
             remote = view.snapshot(rels | set(base), folders, base)
         else:
@@ -224,37 +220,3 @@ def _estimate(base_count: int, snaps: Snapshots, remote_total: int | None) -> Co
     local_count = base_count + sum(r not in base for r in local) - sum(r not in local for r in base)
     remote_count = base_count + sum(r not in base for r in remote) - sum(r not in remote for r in base)
     return Counts(base_count, max(local_count, 0), remote_total if remote_total is not None else max(remote_count, 0))
-
-
-def _count_rows(state: StateStore) -> int:
-    with state.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
-
-
-def _remote_tags(state: StateStore) -> dict[RelPath, tuple[int, str, int | None]]:
-    # Every poll reads every row: the plain DB-API cursor is several times cheaper
-    # than SQLAlchemy's result rows here.
-    raw = state.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("SELECT rel, remote_size, remote_etag, remote_modified_ns FROM entries")
-        return {RelPath(rel): (size, etag, modified) for rel, size, etag, modified in cursor.fetchall()}
-    finally:
-        raw.close()
-
-
-def _load_rows(
-    state: StateStore, rels: set[RelPath], folders: set[RelPath]
-) -> dict[RelPath, BaseEntry]:
-    found: dict[RelPath, BaseEntry] = {}
-    wanted = sorted(rels)
-    with state.engine.connect() as conn:
-        for start in range(0, len(wanted), SQL_CHUNK):
-            chunk = wanted[start : start + SQL_CHUNK]
-            found.update(map(row_to_base, conn.execute(select(entries).where(entries.c.rel.in_(chunk)))))
-        for folder in folders:
-            # A range on the primary key, not LIKE: names may hold % and _.
-            low, high = folder + "/", folder + "0"  # "0" sorts right after "/"
-            query = select(entries).where(entries.c.rel >= low, entries.c.rel < high)
-            found.update(map(row_to_base, conn.execute(query)))
-    return found
