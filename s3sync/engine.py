@@ -22,8 +22,8 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import localfs, trash
-from s3sync.adapters.probe import WriteSupport, probe_writes
-from s3sync.adapters.s3 import S3Store, remote_entry_of
+from s3sync.adapters.probe import WriteSupport
+from s3sync.adapters.s3 import remote_entry_of
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
 from s3sync.config import SyncOptions
 from s3sync.core.change import Mode, Options, Policy, paths_needing_hash, paths_needing_remote_md5
@@ -40,6 +40,7 @@ from s3sync.pipeline.context import Context, FullSyncNeeded, Gathered, NothingCh
 from s3sync.pipeline.gather import gather_all
 from s3sync.pipeline.rails import check_rails
 from s3sync.pipeline.scoped import ScopedGather
+from s3sync.ports import ObjectStore
 from s3sync.snapshot import Snapshots, carry_remote_metadata, reuse_recorded_hashes
 
 __all__ = ["FullSyncNeeded", "NothingChanged", "PairSpec", "PairSync", "Result", "Scope"]
@@ -89,7 +90,7 @@ class PairSync:
 
     def __init__(
         self,
-        store: S3Store,
+        store: ObjectStore,
         spec: PairSpec,
         state_dir: Path,
         *,
@@ -216,7 +217,7 @@ class PairSync:
         ):
             return WriteSupport(bool(cached["conditional_writes"]), bool(cached["conditional_delete"]),
                                 bool(cached["versioning"]))
-        support = await probe_writes(self.store, self.spec.bucket, self.spec.prefix)
+        support = await self.store.write_support(self.spec.bucket, self.spec.prefix)
         if not support.conditional_writes:
             log.warning("no_conditional_writes", versioning=support.versioning,
                         reason="a concurrent change by another client is caught through bucket "

@@ -16,18 +16,19 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import localfs
-from s3sync.adapters.s3 import Precondition, S3Store
+from s3sync.adapters.s3 import Precondition
 from s3sync.adapters.statedb import StateStore
 from s3sync.core.change import Mode
 from s3sync.core.folders import plan_folders
 from s3sync.core.paths import RelPath
+from s3sync.ports import ObjectStore
 from s3sync.snapshot import Snapshots
 
 log = structlog.get_logger()
 
 
 async def carry_folders(
-    store: S3Store, state: StateStore, snaps: Snapshots, *, root: Path, bucket: str, prefix: str,
+    store: ObjectStore, state: StateStore, snaps: Snapshots, *, root: Path, bucket: str, prefix: str,
     mode: str, no_delete: bool, empty_dirs: bool,
 ) -> None:
     if snaps.markers is None:

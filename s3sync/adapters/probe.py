@@ -9,13 +9,17 @@ from __future__ import annotations
 import contextlib
 import secrets
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions as bex
 
 from s3sync import errors
-from s3sync.adapters.s3 import Precondition, S3Store, translate_errors
+from s3sync.adapters.s3.error_table import translate_errors
+from s3sync.adapters.s3.wire import Precondition
 from s3sync.core.own import PROBE_MARKER
+
+if TYPE_CHECKING:
+    from s3sync.adapters.s3.store import S3Store
 
 NO_SUCH_ETAG = Precondition(etag="0" * 32)
 
@@ -212,7 +216,7 @@ async def _signatures_checked(store: S3Store, bucket: str) -> bool:
         frozen = await credentials.get_frozen_credentials()
         conn = replace(conn, access_key_id=frozen.access_key, secret_access_key=frozen.secret_key)
     wrong = replace(conn, secret_access_key=(conn.secret_access_key or "") + "-wrong", max_attempts=1)
-    async with S3Store.open(wrong) as other:
+    async with type(store).open(wrong) as other:
         try:
             await (await other.botocore_client()).head_bucket(Bucket=bucket)
         except bex.ClientError as exc:

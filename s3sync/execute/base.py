@@ -9,11 +9,12 @@ from pathlib import Path
 
 from s3sync.adapters.localtree import LocalTree
 from s3sync.adapters.probe import WriteSupport
-from s3sync.adapters.s3 import Precondition, S3Store
+from s3sync.adapters.s3 import Precondition
 from s3sync.adapters.statedb import StateStore
 from s3sync.core.model import LocalEntry, RemoteEntry, Side
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, conflict_name, key_for, link_name
+from s3sync.ports import ObjectStore
 
 # The local side of a base row that no file can match (size -1): the next run sees any
 # local version as an edit, never as "unchanged".
@@ -61,7 +62,7 @@ class Base:
 
     def __init__(
         self,
-        store: S3Store,
+        store: ObjectStore,
         target: Target,
         state: StateStore,
         *,

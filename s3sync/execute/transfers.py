@@ -15,7 +15,6 @@ import structlog
 from s3sync import errors
 from s3sync.adapters import atomic, localfs, trash
 from s3sync.adapters.localtree import MAX_LINK_TARGET, LocalFile, symlink_from
-from s3sync.adapters.probe import versioning_enabled
 from s3sync.adapters.s3 import (
     MODE_KEY,
     MTIME_KEY,
@@ -140,7 +139,7 @@ class Transfers(Base):
         elif self._conditional:
             log.warning("conditional_writes_disabled", reason="the server refuses an If-Match that matches")
             self._conditional = False
-            self._versioned = await versioning_enabled(self.store, self.t.bucket)
+            self._versioned = await self.store.versioning(self.t.bucket)
         return True
 
     async def _already_there(self, rel: RelPath, source: LocalFile, before: LocalEntry) -> ObjectInfo | None:

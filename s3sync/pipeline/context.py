@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s3sync.adapters.s3 import S3Store
 from s3sync.adapters.statedb import StateStore, lock_name
 from s3sync.config import SyncOptions
 from s3sync.core.own import OwnNames
 from s3sync.filters import Filter
+from s3sync.ports import ObjectStore
 from s3sync.snapshot import RemoteListing, Snapshots
 
 
@@ -39,7 +39,7 @@ class Context:
     """One pass of one pair, under its lock: the store, the state, the pair's own names
     and its filter (keyed and read once the lock is held)."""
 
-    store: S3Store
+    store: ObjectStore
     spec: PairSpec
     state: StateStore
     own: OwnNames

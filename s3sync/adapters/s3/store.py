@@ -9,6 +9,7 @@ from typing import Any
 import botocore.exceptions as bex
 
 from s3sync import errors
+from s3sync.adapters.probe import WriteSupport, probe_writes, versioning_enabled
 from s3sync.adapters.s3.admin import Admin
 from s3sync.adapters.s3.connection import (
     Connection,
@@ -66,3 +67,10 @@ class S3Store(Uploads, Downloads, Admin):
         ))
         self._transport = LeanTransport(fast)
         return True
+
+    async def write_support(self, bucket: str, prefix: str) -> WriteSupport:
+        """Which write conditions the server honours (``probe.probe_writes``)."""
+        return await probe_writes(self, bucket, prefix)
+
+    async def versioning(self, bucket: str) -> bool:
+        return await versioning_enabled(self, bucket)
