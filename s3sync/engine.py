@@ -22,11 +22,12 @@ import structlog
 
 from s3sync import errors
 from s3sync.adapters import localfs, trash
-from s3sync.adapters.probe import WriteSupport
+from s3sync.adapters.dialects import DialectBook
 from s3sync.adapters.s3 import remote_entry_of
 from s3sync.adapters.statedb import PairLock, StateStore, pair_id
 from s3sync.config import SyncOptions
 from s3sync.core.change import Mode, Options, Policy, paths_needing_hash, paths_needing_remote_md5
+from s3sync.core.dialect import UNPROBED, Dialect
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, link_name, nfc
 from s3sync.core.plan import Conflict, DeleteRemote, Plan, Upload
@@ -48,7 +49,6 @@ __all__ = ["FullSyncNeeded", "NothingChanged", "PairSpec", "PairSync", "Result",
 log = structlog.get_logger()
 
 HASH_WORKERS = 4
-PROBE_TTL = 600.0  # seconds a probe of the server's write conditions is trusted
 
 
 @dataclass
@@ -109,6 +109,7 @@ class PairSync:
         self.spec = spec
         self.id = pair_id(spec.local_root, store.conn.endpoint_url, spec.bucket, spec.prefix)
         self.state_dir = state_dir
+        self.dialects = DialectBook(state_dir)
         self.dry_run = dry_run
         self.force = force
         self.wait = wait
@@ -167,7 +168,7 @@ class PairSync:
             tally = Tally(counts=dict(plan.counts()))
             return Result(self.spec.name, tally, time.monotonic() - started, True, plan, snaps.skipped)
         progress = self.on_plan(plan) if self.on_plan else None
-        support = await self._write_support(state, plan)
+        dialect = await self._dialect(plan)
         executor = Executor(
             self.store,
             Target(
@@ -188,9 +189,11 @@ class PairSync:
             state,
             concurrency=self.spec.options.concurrency,
             on_progress=progress,
-            support=support,
+            dialect=dialect,
         )
         tally = await executor.run([*snaps.retired, *plan])
+        if executor.dialect != dialect:
+            self.dialects.remember(self._endpoint(), self.spec.bucket, executor.dialect)
         chosen = self.spec.options
         await carry_folders(self.store, state, snaps, root=self.spec.local_root, bucket=self.spec.bucket,
                             prefix=self.spec.prefix, mode=chosen.mode, no_delete=chosen.no_delete,
@@ -202,29 +205,26 @@ class PairSync:
         log.info("sync_finished", **{k: v for k, v in summary.items() if isinstance(v, int | float)})
         return result
 
-    async def _write_support(self, state: StateStore, plan: Plan) -> WriteSupport | None:
-        """Which conditions the server honours, probed before the first remote write and
-        kept in the state DB for a while (a probe is two requests that change nothing
-        where the conditions hold)."""
+    async def _dialect(self, plan: Plan) -> Dialect:
+        """The server's write dialect, asked of it before the first remote write unless a
+        run within ``dialects.TTL`` learned it (a probe is two requests that change
+        nothing where the conditions hold)."""
         if not any(isinstance(a, Upload | DeleteRemote | Conflict) for a in plan):
-            return None
-        endpoint = self.store.conn.endpoint_url or ""
-        cached = state.get_json("write_support")
-        if (
-            isinstance(cached, dict)
-            and cached.get("endpoint") == endpoint
-            and 0 <= time.time() - float(cached.get("probed", 0)) < PROBE_TTL
-        ):
-            return WriteSupport(bool(cached["conditional_writes"]), bool(cached["conditional_delete"]),
-                                bool(cached["versioning"]))
-        support = await self.store.write_support(self.spec.bucket, self.spec.prefix)
-        if not support.conditional_writes:
-            log.warning("no_conditional_writes", versioning=support.versioning,
+            return UNPROBED
+        known = self.dialects.recall(self._endpoint(), self.spec.bucket)
+        if known is not None:
+            return known
+        dialect = await self.store.write_support(self.spec.bucket, self.spec.prefix)
+        if not dialect.conditional_writes:
+            log.warning("no_conditional_writes", versioning=dialect.versioning,
                         reason="a concurrent change by another client is caught through bucket "
-                        "versioning" if support.versioning else "a concurrent change by another "
+                        "versioning" if dialect.versioning else "a concurrent change by another "
                         "client in the moment between listing and writing cannot be detected")
-        state.set_json("write_support", {"endpoint": endpoint, "probed": time.time(), **support.as_dict()})
-        return support
+        self.dialects.remember(self._endpoint(), self.spec.bucket, dialect)
+        return dialect
+
+    def _endpoint(self) -> str:
+        return self.store.conn.endpoint_url or ""
 
     async def _gather(self, ctx: Context) -> Gathered:
         if self.scope is None:

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from s3sync.adapters.probe import WriteSupport
 from s3sync.adapters.s3 import Connection, Precondition, Version
 from s3sync.adapters.s3.listing import Listed
+from s3sync.core.dialect import Dialect
 from s3sync.core.model import ObjectInfo
 
 
@@ -59,7 +59,7 @@ class ObjectStore(Protocol):
 
     async def versions(self, bucket: str, key: str) -> list[Version]: ...
 
-    async def write_support(self, bucket: str, prefix: str) -> WriteSupport:
+    async def write_support(self, bucket: str, prefix: str) -> Dialect:
         """Which write conditions the server honours (asked without side effects)."""
 
     async def versioning(self, bucket: str) -> bool:

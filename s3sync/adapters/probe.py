@@ -1,7 +1,8 @@
 """What an endpoint can do, found by asking it — never assumed from a vendor name.
 
 The probe writes a few tiny objects under a random ``.s3sync-probe-`` key beside the
-pair's prefix and removes them again. The sync engine caches the result per pair.
+pair's prefix and removes them again. The sync engine remembers the write dialect
+(``adapters.dialects``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import botocore.exceptions as bex
 from s3sync import errors
 from s3sync.adapters.s3.error_table import translate_errors
 from s3sync.adapters.s3.wire import Precondition
+from s3sync.core.dialect import Dialect
 from s3sync.core.own import PROBE_MARKER
 
 if TYPE_CHECKING:
@@ -39,19 +41,7 @@ class Capabilities:
         return asdict(self)
 
 
-@dataclass(frozen=True, slots=True)
-class WriteSupport:
-    """What a sync needs to know before it writes: the conditions the server honours."""
-
-    conditional_writes: bool  # PUT with If-Match / If-None-Match is refused when it does not hold
-    conditional_delete: bool  # DELETE with If-Match likewise
-    versioning: bool  # the bucket keeps the versions a write or delete supersedes
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-async def probe_writes(store: S3Store, bucket: str, prefix: str) -> WriteSupport:
+async def probe_writes(store: S3Store, bucket: str, prefix: str) -> Dialect:
     """Ask the server whether it honours conditional writes and deletes, without side effects
     where it does: a PUT and a DELETE of a key that does not exist, each on the condition
     that it has an ETag nobody has. A server that honours the condition refuses both (412,
@@ -84,7 +74,7 @@ async def probe_writes(store: S3Store, bucket: str, prefix: str) -> WriteSupport
     versioning = False
     if not (writes and deletes):
         versioning = await versioning_enabled(store, bucket)
-    return WriteSupport(writes, deletes, versioning)
+    return Dialect(writes, deletes, versioning)
 
 
 def _status(exc: bex.ClientError) -> int:

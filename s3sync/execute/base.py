@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from s3sync.adapters.localtree import LocalTree
-from s3sync.adapters.probe import WriteSupport
 from s3sync.adapters.s3 import Precondition
 from s3sync.adapters.statedb import StateStore
+from s3sync.core.dialect import UNPROBED, Dialect
 from s3sync.core.model import LocalEntry, RemoteEntry, Side
 from s3sync.core.own import OwnNames
 from s3sync.core.paths import RelPath, conflict_name, key_for, link_name
@@ -58,7 +58,7 @@ class Target:
 
 class Base:
     """What every kind of action shares: the store, the pair's folder and state, the
-    server's write dialect as learned so far, and the run's tally."""
+    server's write dialect as learned so far (``core.dialect``), and the run's tally."""
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class Base:
         *,
         concurrency: int,
         on_progress: Callable[[int, int], None] | None = None,
-        support: WriteSupport | None = None,
+        dialect: Dialect = UNPROBED,
     ) -> None:
         self.store = store
         self.t = target
@@ -77,24 +77,20 @@ class Base:
         self.tally = Tally()
         self.local = LocalTree(target.root, target.disk_names, target.follow_symlinks, target.links)
         self._on_progress = on_progress or (lambda files, nbytes: None)
-        # Without a probe: send the conditions, and learn at the first refusal.
-        self._conditional = support.conditional_writes if support else True
-        self._conditional_delete = support.conditional_delete if support else False
-        # Where a condition is missing, a versioned bucket still shows what a write
-        # superseded: the fallback looks there.
-        self._versioned = support.versioning if support else False
-        self._quote_etag = True
+        # Replaced, never changed in place, when a refusal teaches something: the engine
+        # remembers the run's last value for the next run.
+        self.dialect = dialect
 
     def key(self, rel: RelPath) -> str:
         """The object's key: as the bucket spells it where it was listed, else from ``rel``."""
         return key_for(RelPath(self.t.key_names.get(rel, rel)), self.t.prefix)
 
     def _precondition(self, expect: RemoteEntry | None) -> Precondition | None:
-        if not self._conditional:
+        if not self.dialect.conditional_writes:
             return None
         if expect is None:
             return Precondition(absent=True)
-        return Precondition(etag=expect.etag, quote_etag=self._quote_etag)
+        return Precondition(etag=expect.etag, quote_etag=self.dialect.quote_etag)
 
     async def _free_copy_name(self, rel: RelPath) -> RelPath:
         stamp, n = self.t.stamp, 1

@@ -96,7 +96,7 @@ class Changes(Transfers):
         if preserve is Preserve.TRASH:
             await self._remote_to_trash(rel, expect)
         while True:
-            condition = self._precondition(expect) if self._conditional_delete else None
+            condition = self._precondition(expect) if self.dialect.conditional_delete else None
             try:
                 marker = await self.store.delete(self.t.bucket, key, if_match=condition)
             except errors.NotFoundError:
@@ -104,14 +104,14 @@ class Changes(Transfers):
             except errors.UnsupportedError:
                 if condition is None:
                     raise
-                self._conditional_delete = False
+                self.dialect = self.dialect.without_conditional_delete()
                 continue
             except errors.ConflictWriteError as exc:
                 if await self._matching_if_match_refused(rel, expect, condition):
                     continue
                 raise Stale("changed remotely since planning; kept") from exc
             break
-        if marker is not None and condition is None and self._versioned:
+        if marker is not None and condition is None and self.dialect.versioning:
             await self._undo_superseding_delete(rel, expect, marker)
         self.state.forget(rel)
         log.info("object_deleted", key=key)

@@ -102,7 +102,7 @@ class Transfers(Base):
                 if precondition is None:
                     raise
                 log.warning("conditional_writes_disabled", reason="the server rejected them")
-                self._conditional = False
+                self.dialect = self.dialect.without_conditional_writes(self.dialect.versioning)
             except errors.ConflictWriteError:
                 if await self._matching_if_match_refused(rel, expect, precondition):
                     continue
@@ -115,7 +115,7 @@ class Transfers(Base):
             except FileNotFoundError as exc:
                 raise Stale("vanished during its upload") from exc
             else:
-                if precondition is None and self._versioned:
+                if precondition is None and self.dialect.versioning:
                     await self._keep_superseded(rel, expect, info)
                 return info
 
@@ -135,11 +135,10 @@ class Transfers(Base):
         if current is None or current.etag != expect.etag:
             return False
         if tried.quote_etag:
-            self._quote_etag = False
-        elif self._conditional:
+            self.dialect = self.dialect.unquoted()
+        elif self.dialect.conditional_writes:
             log.warning("conditional_writes_disabled", reason="the server refuses an If-Match that matches")
-            self._conditional = False
-            self._versioned = await self.store.versioning(self.t.bucket)
+            self.dialect = self.dialect.without_conditional_writes(await self.store.versioning(self.t.bucket))
         return True
 
     async def _already_there(self, rel: RelPath, source: LocalFile, before: LocalEntry) -> ObjectInfo | None:

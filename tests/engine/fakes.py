@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from s3sync import errors
-from s3sync.adapters.probe import WriteSupport
 from s3sync.adapters.s3 import MD5_KEY, Connection, Precondition, Version
 from s3sync.adapters.s3.listing import Listed
+from s3sync.core.dialect import Dialect
 from s3sync.core.model import ObjectInfo
 
 PAGE = 1000
@@ -41,7 +41,10 @@ class FakeStore:
     conn: Connection = field(default_factory=lambda: Connection(endpoint_url="http://fake.invalid"))
     objects: dict[str, Stored] = field(default_factory=dict)
     fail: set[str] = field(default_factory=set)  # keys whose writes fail
-    support: WriteSupport = field(default_factory=lambda: WriteSupport(True, True, False))
+    support: Dialect = field(default_factory=lambda: Dialect(True, True, False))
+    refuse_quoted: bool = False  # an If-Match with a quoted ETag fails even when it matches (Ceph RGW 16)
+    refused: int = 0  # conditions refused so far
+    probes: int = 0  # write_support calls so far
     _clock: int = 1_700_000_000
 
     # -- helpers for tests ----------------------------------------------------------
@@ -69,6 +72,9 @@ class FakeStore:
         current = self.objects.get(key)
         if precondition is None:
             return
+        if precondition.etag and precondition.quote_etag and self.refuse_quoted:
+            self.refused += 1
+            raise errors.ConflictWriteError(f"s3://{bucket}/{key} changed on the server meanwhile")
         if precondition.absent and current is not None:
             raise errors.ConflictWriteError(f"s3://{bucket}/{key} changed on the server meanwhile")
         if precondition.etag and (current is None or current.etag != precondition.etag):
@@ -162,7 +168,8 @@ class FakeStore:
     async def versions(self, bucket: str, key: str) -> list[Version]:
         return []
 
-    async def write_support(self, bucket: str, prefix: str) -> WriteSupport:
+    async def write_support(self, bucket: str, prefix: str) -> Dialect:
+        self.probes += 1
         return self.support
 
     async def versioning(self, bucket: str) -> bool:

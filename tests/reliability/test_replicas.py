@@ -188,8 +188,8 @@ def test_without_conditions_or_versioning_the_race_is_not_detected(
     first = replicas.sync(0)
     assert first.ok
     assert first.conflicts == 0
-    support = _meta(a.state, "write_support")
-    assert (support["conditional_writes"], support["versioning"]) == (False, False)
+    (dialect,) = json.loads((a.state / "dialects.json").read_text()).values()
+    assert (dialect["conditional_writes"], dialect["versioning"]) == (False, False)
     replicas.settle()
     assert _contents(replicas) == [b"v1 from a"]
 

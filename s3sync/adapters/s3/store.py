@@ -9,7 +9,7 @@ from typing import Any
 import botocore.exceptions as bex
 
 from s3sync import errors
-from s3sync.adapters.probe import WriteSupport, probe_writes, versioning_enabled
+from s3sync.adapters.probe import probe_writes, versioning_enabled
 from s3sync.adapters.s3.admin import Admin
 from s3sync.adapters.s3.connection import (
     Connection,
@@ -22,6 +22,7 @@ from s3sync.adapters.s3.downloads import Downloads
 from s3sync.adapters.s3.lean import FastS3, StaticCredentials
 from s3sync.adapters.s3.transport import LeanTransport
 from s3sync.adapters.s3.uploads import Uploads
+from s3sync.core.dialect import Dialect
 
 
 class S3Store(Uploads, Downloads, Admin):
@@ -68,8 +69,8 @@ class S3Store(Uploads, Downloads, Admin):
         self._transport = LeanTransport(fast)
         return True
 
-    async def write_support(self, bucket: str, prefix: str) -> WriteSupport:
-        """Which write conditions the server honours (``probe.probe_writes``)."""
+    async def write_support(self, bucket: str, prefix: str) -> Dialect:
+        """The server's write dialect for this bucket, asked of it (``probe.probe_writes``)."""
         return await probe_writes(self, bucket, prefix)
 
     async def versioning(self, bucket: str) -> bool:
