@@ -45,7 +45,9 @@ class _Model(BaseModel):
 
 
 class SyncOptions(_Model):
-    """Per-pair sync behaviour; every key is also a `s3sync sync` option."""
+    """Per-pair sync behaviour, the one list of sync options: every key but ``WATCH_ONLY``
+    is also a ``s3sync sync`` flag and a keyword of the API's ``sync``, with this default
+    (``tests/test_options.py`` holds the flags and keywords to this list)."""
 
     mode: Mode = "both"
     no_delete: bool = False
@@ -77,6 +79,9 @@ class SyncOptions(_Model):
         if not _MAX_DELETE.match(text):
             raise ValueError("must be a count like 100 or a share like 50%")
         return text
+
+
+WATCH_ONLY = frozenset({"interval", "settle", "rescan"})  # the service's timings: config keys and watch flags
 
 
 class PairConfig(SyncOptions):

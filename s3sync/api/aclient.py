@@ -25,7 +25,7 @@ from s3sync.api.common import (
     pair_spec,
 )
 from s3sync.api.summary import SyncSummary, summarize
-from s3sync.config import ConflictPolicy, Mode
+from s3sync.config import ConflictPolicy, ContentTypes, Mode
 from s3sync.core.model import Bucket, ObjectInfo
 from s3sync.engine import PairSpec, PairSync, Result
 
@@ -224,6 +224,7 @@ class AsyncClient:
         trash: bool = True,
         permissions: bool = True,
         empty_dirs: bool = False,
+        content_type: ContentTypes = "guess",
         concurrency: int = 64,
         dry_run: bool = False,
         force: bool = False,
@@ -257,6 +258,7 @@ class AsyncClient:
             trash=trash,
             permissions=permissions,
             empty_dirs=empty_dirs,
+            content_type=content_type,
             concurrency=concurrency,
         )
         result = await self.run_pair(spec, state_dir, dry_run=dry_run, force=force, wait=wait)

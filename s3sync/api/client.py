@@ -18,7 +18,7 @@ from s3sync.api.common import (
     T,
 )
 from s3sync.api.summary import SyncSummary
-from s3sync.config import ConflictPolicy, Mode
+from s3sync.config import ConflictPolicy, ContentTypes, Mode
 from s3sync.core.model import Bucket, ObjectInfo
 
 
@@ -191,6 +191,7 @@ class Client:
         trash: bool = True,
         permissions: bool = True,
         empty_dirs: bool = False,
+        content_type: ContentTypes = "guess",
         concurrency: int = 64,
         dry_run: bool = False,
         force: bool = False,
@@ -202,6 +203,7 @@ class Client:
             self._async.sync, local, remote, mode=mode, no_delete=no_delete,
             conflict=conflict, max_delete=max_delete, exclude=exclude, checksum=checksum,
             follow_symlinks=follow_symlinks, links=links, trash=trash, permissions=permissions, empty_dirs=empty_dirs,
+            content_type=content_type,
             concurrency=concurrency,
             dry_run=dry_run, force=force, wait=wait, state_dir=state_dir, name=name,
         )

@@ -29,10 +29,6 @@ from s3sync.engine import PairSpec, Result
 # the default.
 STATE_DIR = click.Path(path_type=Path, readable=False)
 
-OVERRIDABLE = ("mode", "no_delete", "conflict", "max_delete", "concurrency", "checksum", "follow_symlinks", "links", "trash",
-               "permissions", "empty_dirs")
-
-
 def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by `sync` and `watch`; each is also a per-pair config key."""
     options = [
@@ -48,6 +44,7 @@ def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-trash", "trash", flag_value=False, default=None, help="Delete local files for good instead of moving them to .s3sync-trash/."),
         click.option("--no-permissions", "permissions", flag_value=False, default=None, help="Neither store file modes in the bucket nor apply them."),
         click.option("--empty-dirs", is_flag=True, default=None, help="Mirror empty folders as folder markers (name/ keys)."),
+        click.option("--content-type", type=click.Choice(["guess", "none"]), help="Content-Type of uploads: guessed from the name (default), or none."),
         click.option("--state-dir", type=STATE_DIR, help="Where state DBs live (else $S3SYNC_STATE_DIR, else $XDG_STATE_HOME/s3sync)."),
         click.option("--force", is_flag=True, help="Lift the max-delete and emptied-root rails for this run."),
         click.option("--wait", is_flag=True, help="Wait for another process syncing the same pair instead of exiting."),

@@ -96,6 +96,13 @@ def test_uploads_carry_a_content_type_guessed_from_the_name(pairs: tuple[Pair, P
                      "notes.txt": "text/plain", "no-extension": "application/octet-stream"}
 
 
+def test_content_type_none_leaves_the_content_type_to_the_server(pairs: tuple[Pair, Pair]) -> None:
+    a, _ = pairs
+    a.write("index.html", b"<p>x</p>")
+    assert counts(a.sync_json("--content-type", "none")) == {"upload": 1}
+    assert a.s3.head_object(Bucket=a.bucket, Key=a.key("index.html"))["ContentType"] != "text/html"
+
+
 def test_folder_markers_become_folders_once_and_never_files(pairs: tuple[Pair, Pair]) -> None:
     a, _ = pairs
     a.write("keep.txt", b"k")
