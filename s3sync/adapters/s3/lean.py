@@ -7,19 +7,15 @@ directly over aiohttp at a fraction of that cost, and so is a listing page (pars
 ``listing``). Everything else — multipart, ACLs, buckets, presigning — stays on botocore.
 
 Errors come back as botocore ``ClientError``s with the S3 error code, so the adapter's
-single translation table applies unchanged. Retries: throttling, 5xx and dropped
-connections are retried with capped exponential backoff and jitter, like botocore's
-standard mode.
+single translation table applies unchanged. Retries follow ``retry``'s one rule.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
 import logging
-import random
 import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -32,10 +28,10 @@ import aiohttp
 import botocore.exceptions as bex
 from yarl import URL
 
+from s3sync.adapters.s3.retry import retryable, retrying
+
 _log = logging.getLogger(__name__)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
-RETRYABLE_CODES = frozenset({"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"})
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
 _BUCKET = re.compile(rb"<BucketName>([^<]*)</BucketName>")
@@ -125,23 +121,18 @@ class FastS3:
         self, bucket: str, key: str, headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """The open response of a GET; the caller streams its body."""
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                response = await self._send("GET", bucket, key, b"", headers or {})
-            except aiohttp.ClientConnectionError:
-                if attempt == self._max_attempts:
-                    raise
-                await backoff(attempt)
-                continue
-            async with response:
-                if response.status >= 300:
+
+        async def opened() -> aiohttp.ClientResponse:
+            response = await self._send("GET", bucket, key, b"", headers or {})
+            if response.status >= 300:
+                async with response:
                     body = await response.read()
-                    if self._retryable(response.status, body) and attempt < self._max_attempts:
-                        await backoff(attempt)
-                        continue
-                    raise _client_error("GetObject", response.status, body)
-                yield response
-                return
+                raise _client_error("GetObject", response.status, body)
+            return response
+
+        response = await retrying(self._max_attempts, opened, _transient)
+        async with response:
+            yield response
 
     async def upload_part(
         self, bucket: str, key: str, upload_id: str, number: int, body: bytes, content_md5: str
@@ -169,30 +160,15 @@ class FastS3:
         self, operation: str, method: str, bucket: str, key: str, body: bytes, headers: Mapping[str, str],
         *, query: Mapping[str, str] | None = None, unsigned_payload: bool = False,
     ) -> Reply:
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                response = await self._send(method, bucket, key, body, headers, query, unsigned_payload)
-                async with response:
-                    payload = await response.read()
-            except aiohttp.ClientConnectionError:
-                if attempt == self._max_attempts:
-                    raise
-                await backoff(attempt)
-                continue
+        async def once() -> Reply:
+            response = await self._send(method, bucket, key, body, headers, query, unsigned_payload)
+            async with response:
+                payload = await response.read()
             if response.status < 300:
                 return Reply(response.status, {k.lower(): v for k, v in response.headers.items()})
-            if self._retryable(response.status, payload) and attempt < self._max_attempts:
-                await backoff(attempt)
-                continue
             raise _client_error(operation, response.status, payload)
-        raise AssertionError("unreachable")
 
-    @staticmethod
-    def _retryable(status: int, body: bytes) -> bool:
-        if status in RETRYABLE_STATUS:
-            return True
-        match = _CODE.search(body)
-        return bool(match and match.group(1).decode() in RETRYABLE_CODES)
+        return await retrying(self._max_attempts, once, _transient)
 
     async def _send(
         self, method: str, bucket: str, key: str, body: bytes, headers: Mapping[str, str],
@@ -267,8 +243,13 @@ def canonical_query_string(query: Mapping[str, str]) -> str:
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
-async def backoff(attempt: int) -> None:
-    await asyncio.sleep(random.uniform(0, min(5.0, 0.1 * 2**attempt)))
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return True
+    if not isinstance(exc, bex.ClientError):
+        return False
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return retryable(status, exc.response.get("Error", {}).get("Code"))
 
 
 def _client_error(operation: str, status: int, body: bytes) -> bex.ClientError:

@@ -26,7 +26,8 @@ from urllib.parse import unquote_plus
 import aiohttp
 
 from s3sync import errors
-from s3sync.adapters.s3.lean import RETRYABLE_CODES, RETRYABLE_STATUS, backoff, tls_setting
+from s3sync.adapters.s3.lean import tls_setting
+from s3sync.adapters.s3.retry import retryable, retrying
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE = 1000
@@ -127,16 +128,16 @@ _BOTO_PARAMS = {
 
 
 async def _fetch(fetch: Fetch, query: dict[str, str], where: str, attempts: int) -> ET.Element:
-    """One page, retried like botocore's standard mode: dropped connections, throttling,
-    5xx and bodies that do not parse (cut short) are tried again with backoff."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return _page(await _get(fetch, query, where), where)
-        except _Transient as exc:
-            if attempt == attempts:
-                raise errors.EndpointError(str(exc)) from exc
-            await backoff(attempt)
-    raise AssertionError("unreachable")
+    """One page, by ``retry``'s rule: a dropped connection, throttling, a 5xx and a body
+    that does not parse (cut short) are tried again."""
+
+    async def once() -> ET.Element:
+        return _page(await _get(fetch, query, where), where)
+
+    try:
+        return await retrying(attempts, once, lambda exc: isinstance(exc, _Transient))
+    except _Transient as exc:
+        raise errors.EndpointError(str(exc)) from exc
 
 
 class _Transient(Exception):
@@ -151,7 +152,7 @@ async def _get(fetch: Fetch, query: dict[str, str], where: str) -> bytes:
     if status == 200:
         return body
     code = _error_code(body) or str(status)
-    if status in RETRYABLE_STATUS or code in RETRYABLE_CODES:
+    if retryable(status, code):
         raise _Transient(f"listing {where} failed: {code}")
     if code == "NoSuchBucket":
         raise errors.NotFoundError(f"bucket does not exist: {where}")
